@@ -1,0 +1,136 @@
+"""The ``tinyfer`` command: wiring only; the work happens in the library modules."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Facial expression recognition with compact neural networks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(
+    help="Datasets: audit, prepare face crops, make demo data.", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
+
+FormatOpt = Annotated[
+    str, typer.Option("--format", "-f", help="auto, mug, fer2013, ckplus, jaffe or folder")
+]
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False):
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(show_path=False, show_time=False, console=_err())],
+    )
+
+
+def _err():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _run(fn):
+    """Call ``fn``; a TinyferError becomes a one-line message and exit status 2."""
+    from .errors import TinyferError
+
+    try:
+        return fn()
+    except TinyferError as exc:
+        _err().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@data_app.command("inspect")
+def data_inspect(
+    path: Annotated[Path, typer.Argument(help="Dataset folder (or fer2013.csv).")],
+    format: FormatOpt = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    skip_unknown: Annotated[bool, typer.Option(help="Leave unknown label folders out.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+):
+    """Audit a dataset: counts, subjects, sizes, unreadable files, duplicates, conflicts."""
+    from .audit import audit_dataset
+    from .datasets import read_dataset
+    from .report_text import print_audit
+
+    def work():
+        scan = read_dataset(path, format, skip_unknown=skip_unknown)
+        return audit_dataset(scan, workers=workers, progress=not as_json)
+
+    audit = _run(work)
+    if as_json:
+        json.dump(audit.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_audit(audit)
+
+
+@data_app.command("prepare")
+def data_prepare(
+    path: Annotated[Path, typer.Argument(help="Dataset folder (or fer2013.csv).")],
+    format: FormatOpt = "auto",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the cached arrays.")] = Path(
+        "prepared"
+    ),
+    frames: Annotated[str, typer.Option(help="MUG frames per take: apex, all or spaced.")] = "apex",
+    n_frames: Annotated[int, typer.Option(help="Frames per take for apex/spaced.")] = 3,
+    detector: Annotated[str, typer.Option(help="auto, haar or none.")] = "auto",
+    min_face: Annotated[
+        float, typer.Option(help="Smallest face to find, fraction of the shorter side.")
+    ] = 0.1,
+    img_size: Annotated[int, typer.Option(help="Side of the square face crops.")] = 48,
+    margin: Annotated[float, typer.Option(help="Box margin, fraction of the face size.")] = 0.1,
+    align: Annotated[bool, typer.Option(help="Rotate so that the eyes are level.")] = False,
+    subject_regex: Annotated[
+        str | None, typer.Option(help="Regex taking the subject id from file names.")
+    ] = None,
+    skip_unknown: Annotated[bool, typer.Option(help="Leave unknown label folders out.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if the cache is current.")] = False,
+):
+    """Detect and crop faces once, and cache them as arrays with a manifest."""
+    from .config import DataConfig, from_dict
+    from .prepare import prepare
+    from .report_text import print_prepared
+
+    def work():
+        cfg = from_dict(DataConfig, dict(
+            path=str(path), format=format, frames=frames, n_frames=n_frames,
+            detector=detector, min_face=min_face, img_size=img_size, margin=margin,
+            align=align, subject_regex=subject_regex, skip_unknown=skip_unknown,
+        ))  # fmt: skip
+        return prepare(cfg, out, workers=workers, force=force)
+
+    print_prepared(_run(work))
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Argument(help="Folder to write subjects3/ into.")],
+    subjects: Annotated[int, typer.Option(help="Number of subjects.")] = 12,
+    takes: Annotated[int, typer.Option(help="Takes per emotion and subject.")] = 2,
+    frames: Annotated[int, typer.Option(help="Frames per take.")] = 12,
+    size: Annotated[int, typer.Option(help="Frame side in pixels.")] = 256,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+):
+    """Write a synthetic dataset in MUG's own layout (drawn faces, seven expressions)."""
+    from .synth import write_synthetic_mug
+
+    root = write_synthetic_mug(
+        out, subjects=subjects, takes=takes, frames=frames, size=size, seed=seed
+    )
+    n = subjects * 7 * takes * frames
+    typer.echo(f"wrote {n} frames of {subjects} subjects to {root}")

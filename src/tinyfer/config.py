@@ -1,0 +1,138 @@
+"""Dataclass configs: built from YAML or dicts, checked key by key, with dotted overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how faces are made from it.
+
+    ``path`` None means the synthetic demo set. ``detector`` ``auto`` runs Haar on raw frames
+    (MUG, JAFFE, folders) and none on datasets of face crops (FER2013, CK+).
+    """
+
+    path: str | None = None
+    format: Literal["auto", "mug", "fer2013", "ckplus", "jaffe", "folder"] = "auto"
+    frames: Literal["apex", "all", "spaced"] = "apex"
+    n_frames: int = 3
+    subject_regex: str | None = None
+    skip_unknown: bool = False
+    detector: Literal["auto", "haar", "none"] = "auto"
+    min_face: float = 0.1  # smallest face to find, fraction of the frame's shorter side
+    img_size: int = 48
+    margin: float = 0.1
+    align: bool = False
+    labels: list[str] = field(default_factory=list)  # empty: every label the data has
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types raise ConfigError."""
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(_join(where, k) for k in unknown)}; "
+            f"valid keys{' in ' + where if where else ''}: {', '.join(names)}"
+        )
+    values = {k: _coerce(hints[k], v, _join(where, k)) for k, v in data.items()}
+    return cls(**values)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A config as plain data (for YAML and JSON)."""
+    return dataclasses.asdict(cfg)
+
+
+def load_yaml(cls: type[T], path: str | Path, overrides: list[str] | None = None) -> T:
+    """Read ``cls`` from a YAML file, then apply ``key.sub=value`` overrides."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    for item in overrides or []:
+        apply_override(data, item)
+    return from_dict(cls, data)
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Set ``a.b=value`` in nested ``data``; the value is parsed as YAML (``3``, ``[a]``)."""
+    import yaml
+
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.epochs=5)")
+    *parents, last = key.strip().split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {item!r}: {part!r} is not a section")
+    node[last] = yaml.safe_load(raw) if raw.strip() else None
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin, args = get_origin(tp), get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where=where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"{where}: {value!r} fits no type of {tp}"
+        )
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(
+                f"{where}: {value!r} is not allowed; choose one of {', '.join(map(repr, args))}"
+            )
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        inner = args[0] if args else Any
+        return origin(_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if tp is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+    if tp is str and not isinstance(value, str):
+        raise ConfigError(f"{where}: expected text, got {value!r}")
+    return value

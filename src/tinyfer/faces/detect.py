@@ -1,0 +1,139 @@
+"""Face detectors behind one small protocol: Haar cascades (OpenCV), and ``none`` for crops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import TinyferError
+
+Box = tuple[int, int, int, int]  # x, y, w, h in the original image's pixels
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face.
+
+    ``score`` is the detector's confidence (Haar: the cascade's level weight, larger is surer;
+    ``none``: 1.0). ``eyes`` are the (left, right) eye centres in the image, if found.
+    """
+
+    box: Box
+    score: float
+    eyes: tuple[Point, Point] | None = None
+
+    @property
+    def area(self) -> int:
+        return self.box[2] * self.box[3]
+
+
+class FaceDetector(Protocol):
+    """Anything that finds faces in a gray uint8 image, largest first."""
+
+    name: str
+
+    def detect(self, gray: np.ndarray) -> list[Face]: ...
+
+
+class WholeImage:
+    """The ``none`` detector: the image is already a face crop."""
+
+    name = "none"
+
+    def detect(self, gray: np.ndarray) -> list[Face]:
+        h, w = gray.shape[:2]
+        return [Face((0, 0, w, h), 1.0)]
+
+
+def _cascade(file: str):
+    import cv2
+
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + file)
+    if cascade.empty():
+        raise TinyferError(
+            f"OpenCV's {file} is missing; install opencv-python-headless<5 (OpenCV 5 ships no "
+            "Haar cascades)"
+        )
+    return cascade
+
+
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade, run on a copy downscaled to ``max_side`` for speed.
+
+    ``min_face`` is the smallest face to find, as a fraction of the image's shorter side.
+    ``find_eyes`` also locates the eyes in each face (for alignment); it costs time.
+    """
+
+    name = "haar"
+
+    def __init__(
+        self,
+        max_side: int = 320,
+        min_face: float = 0.1,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        find_eyes: bool = False,
+    ):
+        self.max_side = max_side
+        self.min_face = min_face
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.find_eyes = find_eyes
+        self._faces = _cascade("haarcascade_frontalface_default.xml")
+        self._eyes = _cascade("haarcascade_eye.xml") if find_eyes else None
+
+    def detect(self, gray: np.ndarray) -> list[Face]:
+        import cv2
+
+        h, w = gray.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        small = (
+            cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            if scale < 1
+            else gray
+        )
+        side = max(12, int(min(small.shape[:2]) * self.min_face))
+        rects, _, weights = self._faces.detectMultiScale3(
+            cv2.equalizeHist(small),
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(side, side),
+            outputRejectLevels=True,
+        )
+        faces = []
+        for (x, y, fw, fh), weight in zip(np.asarray(rects).reshape(-1, 4), np.ravel(weights)):
+            box = (round(x / scale), round(y / scale), round(fw / scale), round(fh / scale))
+            eyes = self._locate_eyes(gray, box) if self._eyes is not None else None
+            faces.append(Face(box, float(weight), eyes))
+        return sorted(faces, key=lambda f: f.area, reverse=True)
+
+    def _locate_eyes(self, gray: np.ndarray, box: Box) -> tuple[Point, Point] | None:
+        x, y, w, h = box
+        upper = gray[y : y + h // 2, x : x + w]
+        if upper.size == 0:
+            return None
+        found = self._eyes.detectMultiScale(upper, 1.1, 5, minSize=(max(8, w // 10),) * 2)
+        if len(found) < 2:
+            return None
+        # The two largest candidates, one on each half of the face.
+        best = sorted(np.asarray(found).tolist(), key=lambda r: r[2] * r[3], reverse=True)[:2]
+        centres = sorted((x + ex + ew / 2, y + ey + eh / 2) for ex, ey, ew, eh in best)
+        (lx, ly), (rx, ry) = centres
+        if rx - lx < w * 0.2:
+            return None
+        return (lx, ly), (rx, ry)
+
+
+DETECTORS = ("haar", "none")
+
+
+def create_detector(name: str, **kwargs) -> FaceDetector:
+    """Make a detector by name: ``haar`` or ``none``; ``kwargs`` go to its constructor."""
+    if name == "haar":
+        return HaarDetector(**kwargs)
+    if name == "none":
+        return WholeImage()
+    raise TinyferError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")

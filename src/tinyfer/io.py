@@ -1,0 +1,117 @@
+"""Load images from paths, bytes, arrays or PIL images into uint8 arrays, with clear errors."""
+
+from __future__ import annotations
+
+import io as _io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ImageError
+
+#: Images above this many pixels are refused before decoding (a decompression-bomb guard).
+MAX_PIXELS = 50_000_000
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".gif"}
+)
+
+
+def load_image(source: Any, *, gray: bool = False, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Return ``source`` as a uint8 array: ``(H, W)`` gray or ``(H, W, 3)`` BGR.
+
+    ``source`` is a path, encoded bytes, a numpy array (gray, BGR or BGRA; any integer or
+    float dtype) or a PIL image. 16-bit images are scaled to 8 bits, palette images are expanded
+    and alpha is dropped. Raises :class:`ImageError` naming the file and the problem.
+    """
+    if isinstance(source, np.ndarray):
+        return _from_array(source, gray=gray)
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise ImageError(f"{path}: no such file")
+        if path.is_dir():
+            raise ImageError(f"{path}: is a folder, not an image")
+        data = path.read_bytes()
+        if not data:
+            raise ImageError(f"{path}: empty file (0 bytes)")
+        return _decode(data, name=str(path), gray=gray, max_pixels=max_pixels)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _decode(bytes(source), name="<bytes>", gray=gray, max_pixels=max_pixels)
+    if hasattr(source, "mode") and hasattr(source, "size"):  # a PIL image
+        return _from_pil(source, name="<PIL image>", gray=gray, max_pixels=max_pixels)
+    raise ImageError(
+        f"cannot read an image from {type(source).__name__}; "
+        "give a path, bytes, a numpy array or a PIL image"
+    )
+
+
+def _decode(data: bytes, *, name: str, gray: bool, max_pixels: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(_io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file (unrecognised format)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{name}: image too large ({exc})") from None
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot read image header ({exc})") from None
+    return _from_pil(img, name=name, gray=gray, max_pixels=max_pixels)
+
+
+def _from_pil(img: Any, *, name: str, gray: bool, max_pixels: int) -> np.ndarray:
+    from PIL import Image
+
+    width, height = img.size
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{name}: image too large ({width}x{height} = {width * height / 1e6:.0f} megapixels; "
+            f"the limit is {max_pixels / 1e6:.0f}); downscale it first"
+        )
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"{name}: corrupt or truncated image ({exc})") from None
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return _from_array(np.asarray(img), gray=gray)
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("L" if img.mode in ("1", "LA", "La") else "RGB")
+    arr = np.asarray(img)
+    return _from_array(arr[..., ::-1] if arr.ndim == 3 else arr, gray=gray)  # RGB -> BGR
+
+
+def _from_array(arr: np.ndarray, *, gray: bool) -> np.ndarray:
+    import cv2
+
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[..., :3]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3) or arr.size == 0:
+        raise ImageError(
+            f"expected an image array of shape (H, W), (H, W, 3) or (H, W, 4); got {arr.shape}"
+        )
+    if arr.dtype != np.uint8:
+        arr = _to_uint8(arr)
+    if gray and arr.ndim == 3:
+        arr = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_BGR2GRAY)
+    return np.ascontiguousarray(arr)
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    if np.issubdtype(arr.dtype, np.floating):
+        # Floats in [0, 1] are the common convention; anything else is clipped to 0..255.
+        scale = 255.0 if float(np.nanmax(arr)) <= 1.0 else 1.0
+        return np.clip(np.nan_to_num(arr) * scale, 0, 255).round().astype(np.uint8)
+    info = np.iinfo(arr.dtype)
+    if info.max > 255:
+        # 16-bit data (PNG/TIFF) uses the full range; 32-bit PIL "I" images rarely do.
+        top = 65535 if int(arr.max()) <= 65535 else int(arr.max())
+        return (arr.astype(np.float64) * (255.0 / top)).round().clip(0, 255).astype(np.uint8)
+    return np.clip(arr, 0, 255).astype(np.uint8)

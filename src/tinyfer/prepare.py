@@ -1,0 +1,262 @@
+"""Samples -> faces -> one compressed ``.npz`` of arrays plus a ``.json`` manifest, cached.
+
+Training never decodes an image again: it loads the arrays. The cache key hashes the
+configuration and every input file's path, size and modification time, so any change
+rebuilds and no change re-uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .config import DataConfig, to_dict
+from .datasets import CROPPED_FORMATS, Problem, Sample, Scan, read_dataset
+from .errors import DatasetError, TinyferError
+from .labels import canonical_label, ordered_labels
+from .progress import parallel_map
+
+log = logging.getLogger(__name__)
+
+#: Bumped whenever the way crops are made changes, so old caches are not re-used.
+PREPARE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Face crops and their columns, index-aligned. Missing subject/split/take: ``""``."""
+
+    X: np.ndarray  # (N, H, W) uint8
+    y: np.ndarray  # (N,) int64, indices into labels
+    labels: tuple[str, ...]
+    subjects: np.ndarray  # (N,) str
+    splits: np.ndarray  # (N,) str: the dataset's own usage (FER2013: Training, PublicTest, ...)
+    paths: np.ndarray  # (N,) str
+    takes: np.ndarray  # (N,) str
+    frames: np.ndarray  # (N,) int64, -1 where none
+    manifest: dict[str, Any] = field(default_factory=dict, compare=False)
+    file: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, idx: np.ndarray) -> Prepared:
+        """The rows ``idx``, with the same labels and manifest."""
+        columns = {name: getattr(self, name)[idx] for name in _COLUMNS}
+        return dataclasses.replace(self, **columns)
+
+    @property
+    def img_size(self) -> int:
+        return int(self.X.shape[1])
+
+
+_COLUMNS = ("X", "y", "subjects", "splits", "paths", "takes", "frames")
+
+
+def resolve_detector(cfg: DataConfig, format: str) -> str:
+    if cfg.detector != "auto":
+        return cfg.detector
+    return "none" if format in CROPPED_FORMATS else "haar"
+
+
+def cache_key(scan: Scan, cfg: DataConfig, detector: str) -> str:
+    """Hash of the config, the layout and every input file's path, size and mtime."""
+    h = hashlib.sha256()
+    settings = {
+        **to_dict(cfg),
+        "detector": detector,
+        "format": scan.format,
+        "version": PREPARE_VERSION,
+    }
+    settings.pop("path")
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    seen: set[str] = set()
+    for s in scan.samples:
+        file = s.path.rsplit(":", 1)[0] if s.pixels is not None else s.path
+        if file in seen:
+            continue
+        seen.add(file)
+        st = os.stat(file)
+        h.update(f"{file}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+# The worker state is per process: each process builds its detector once.
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(detector: str, cfg: DataConfig) -> None:
+    import cv2
+
+    from .faces import create_detector
+
+    cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would contend
+
+    kwargs = {"find_eyes": cfg.align, "min_face": cfg.min_face} if detector == "haar" else {}
+    _worker["detector"] = create_detector(detector, **kwargs)
+    _worker["cfg"] = cfg
+
+
+def _face_of(sample: Sample) -> tuple[np.ndarray | None, Problem | None, int]:
+    """Crop of the largest face in ``sample``, or a problem; and how many faces were found."""
+    from .faces import crop_face
+
+    cfg: DataConfig = _worker["cfg"]
+    try:
+        gray = sample.load(gray=True)
+    except TinyferError as exc:
+        return None, Problem(sample.path, "unreadable", str(exc)), 0
+    faces = _worker["detector"].detect(gray)
+    if not faces:
+        return None, Problem(sample.path, "no_face", "no face found; frame left out"), 0
+    crop = crop_face(gray, faces[0], size=cfg.img_size, margin=cfg.margin, align=cfg.align)
+    return crop, None, len(faces)
+
+
+def prepare(
+    cfg: DataConfig,
+    out_dir: str | Path = "prepared",
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+    force: bool = False,
+) -> Prepared:
+    """Read ``cfg.path``, crop faces and write (or re-use) the cached arrays in ``out_dir``."""
+    if cfg.path is None:
+        raise DatasetError(
+            "no dataset path given (data.path); use `tinyfer data synth` for demo data"
+        )
+    scan = read_dataset(
+        cfg.path,
+        cfg.format,
+        frames=cfg.frames,
+        n_frames=cfg.n_frames,
+        subject_regex=cfg.subject_regex,
+        skip_unknown=cfg.skip_unknown,
+    )
+    problems = list(scan.problems)
+    samples = scan.samples
+    if cfg.labels:
+        keep = {canonical_label(name) for name in cfg.labels}
+        dropped = [s for s in samples if s.label not in keep]
+        samples = [s for s in samples if s.label in keep]
+        if dropped:
+            by_label = Counter(s.label for s in dropped)
+            problems.append(
+                Problem(
+                    scan.root, "label_not_selected", f"left out by data.labels: {dict(by_label)}"
+                )
+            )
+    detector = resolve_detector(cfg, scan.format)
+    key = cache_key(dataclasses.replace(scan, samples=samples), cfg, detector)
+    out_dir = Path(out_dir)
+    stem = f"{Path(scan.root).stem or 'data'}-{scan.format}-{key[:12]}"
+    npz_file = out_dir / f"{stem}.npz"
+    if npz_file.is_file() and (out_dir / f"{stem}.json").is_file() and not force:
+        log.info("re-using prepared data %s (inputs and config unchanged)", npz_file)
+        return load_prepared(npz_file)
+
+    start = time.perf_counter()
+    results = parallel_map(
+        _face_of,
+        samples,
+        workers=workers,
+        initializer=_init_worker,
+        initargs=(detector, cfg),
+        description=f"faces ({detector})",
+        progress=progress,
+    )
+    kept, crops = [], []
+    multi = 0
+    for sample, (crop, problem, n_faces) in zip(samples, results):
+        if problem is not None:
+            problems.append(problem)
+            continue
+        multi += n_faces > 1
+        kept.append(sample)
+        crops.append(crop)
+    if not kept:
+        raise DatasetError(
+            f"{cfg.path}: no usable face in {len(samples)} samples; "
+            f"problems: {dict(Counter(p.kind for p in problems))}"
+        )
+    labels = ordered_labels(s.label for s in kept)
+    index = {name: i for i, name in enumerate(labels)}
+    prepared = Prepared(
+        X=np.stack(crops),
+        y=np.array([index[s.label] for s in kept], dtype=np.int64),
+        labels=labels,
+        subjects=np.array([s.subject or "" for s in kept]),
+        splits=np.array([s.split or "" for s in kept]),
+        paths=np.array([s.path for s in kept]),
+        takes=np.array([s.take or "" for s in kept]),
+        frames=np.array([-1 if s.frame is None else s.frame for s in kept], dtype=np.int64),
+    )
+    manifest = {
+        "tinyfer_version": __version__,
+        "prepare_version": PREPARE_VERSION,
+        "key": key,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "root": scan.root,
+        "format": scan.format,
+        "detector": detector,
+        "config": to_dict(cfg),
+        "samples_read": len(samples),
+        "samples_kept": len(kept),
+        "labels": list(labels),
+        "counts": {name: int((prepared.y == i).sum()) for i, name in enumerate(labels)},
+        "splits": dict(Counter(s.split or "" for s in kept)),
+        "subjects": len({s.subject for s in kept if s.subject}),
+        "multiple_faces": multi,
+        "problem_counts": dict(Counter(p.kind for p in problems)),
+        "problems": [dataclasses.asdict(p) for p in problems],
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    prepared = dataclasses.replace(prepared, manifest=manifest, file=str(npz_file))
+    _write(prepared, npz_file)
+    return prepared
+
+
+def _write(prepared: Prepared, npz_file: Path) -> None:
+    """Write arrays and manifest under temporary names, then rename: never half a cache."""
+    npz_file.parent.mkdir(parents=True, exist_ok=True)
+    json_file = npz_file.with_suffix(".json")
+    tmp_npz = npz_file.with_name(f".{npz_file.name}.{os.getpid()}.tmp")
+    tmp_json = json_file.with_name(f".{json_file.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp_npz, "wb") as f:
+            np.savez_compressed(
+                f,
+                labels=np.array(prepared.labels),
+                **{name: getattr(prepared, name) for name in _COLUMNS},
+            )
+        tmp_json.write_text(json.dumps(prepared.manifest, indent=2))
+        os.replace(tmp_npz, npz_file)
+        os.replace(tmp_json, json_file)
+    finally:
+        tmp_npz.unlink(missing_ok=True)
+        tmp_json.unlink(missing_ok=True)
+
+
+def load_prepared(path: str | Path) -> Prepared:
+    """Load arrays written by :func:`prepare` (the ``.npz``; its ``.json`` manifest beside it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such prepared file")
+    manifest_file = path.with_suffix(".json")
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
+    with np.load(path, allow_pickle=False) as data:
+        columns = {name: data[name] for name in _COLUMNS}
+        labels = tuple(str(x) for x in data["labels"])
+    return Prepared(**columns, labels=labels, manifest=manifest, file=str(path))

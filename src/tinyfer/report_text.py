@@ -1,0 +1,77 @@
+"""Terminal summaries (rich tables) of what the data commands found."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console
+from rich.table import Table
+
+from .audit import Audit
+from .prepare import Prepared
+
+_SHOW = 10  # problems listed by name before the rest are only counted
+
+
+def _problem_lines(console: Console, problems: list, title: str) -> None:
+    if not problems:
+        return
+    kinds = Counter(p.kind for p in problems)
+    console.print(f"[bold]{title}[/]: " + ", ".join(f"{k} {n}" for k, n in kinds.items()))
+    for p in problems[:_SHOW]:
+        console.print(f"  {p.kind}: {p.path}: {p.message}", highlight=False)
+    if len(problems) > _SHOW:
+        console.print(f"  ... and {len(problems) - _SHOW} more (see --json or the manifest)")
+
+
+def print_audit(audit: Audit) -> None:
+    console = Console()
+    console.print(f"[bold]{audit.root}[/] ({audit.format}): {audit.samples} images")
+    labels = sorted({name for c in audit.counts.values() for name in c})
+    table = Table("split", *labels, "total")
+    for split, c in audit.counts.items():
+        table.add_row(split, *(str(c.get(n, 0)) for n in labels), str(sum(c.values())))
+    if audit.subjects:
+        table.add_row("subjects", *(str(audit.subjects.get(n, 0)) for n in labels), "")
+    console.print(table)
+    console.print(f"image sizes: {audit.image_sizes}; modes: {audit.image_modes}")
+    console.print(
+        f"exact duplicates: {audit.duplicate_groups} groups holding {audit.duplicate_files} files"
+        f"; groups within one split: {audit.duplicates_within_split or 0}"
+    )
+    if audit.cross_split_copies:
+        n = sum(audit.cross_split_copies.values())
+        console.print(f"test images with an exact copy in training: {n} {audit.cross_split_copies}")
+    console.print(f"duplicate groups with conflicting labels: {len(audit.conflicting_groups)}")
+    for group in audit.conflicting_groups[:3]:
+        labels = dict(Counter(label for _, label in group))
+        console.print(f"  {len(group)} copies of {group[0][0]}: {labels}", highlight=False)
+    console.print(f"almost blank images: {len(audit.near_blank)}")
+    for path in audit.near_blank[:_SHOW]:
+        console.print(f"  {path}", highlight=False)
+    console.print(f"unreadable files: {len(audit.unreadable)}")
+    _problem_lines(console, audit.unreadable, "unreadable")
+    _problem_lines(console, audit.reader_problems, "left out while reading")
+
+
+def print_prepared(prepared: Prepared) -> None:
+    console = Console()
+    m = prepared.manifest
+    console.print(
+        f"[bold]{m['root']}[/] ({m['format']}, detector {m['detector']}): "
+        f"{m['samples_kept']} of {m['samples_read']} samples kept as "
+        f"{prepared.img_size}x{prepared.img_size} crops in {m['seconds']} s"
+    )
+    table = Table(*m["labels"], "total")
+    table.add_row(*(str(m["counts"][n]) for n in m["labels"]), str(m["samples_kept"]))
+    console.print(table)
+    if m.get("subjects"):
+        console.print(f"subjects: {m['subjects']}")
+    if any(m["splits"]):
+        console.print(f"splits: {m['splits']}")
+    if m.get("multiple_faces"):
+        console.print(f"frames with several faces (largest taken): {m['multiple_faces']}")
+    from .datasets import Problem
+
+    _problem_lines(console, [Problem(**p) for p in m["problems"]], "problems")
+    console.print(f"arrays: {prepared.file}")

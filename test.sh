@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install what the tests need (into .venv) and run the linter and the tests.
+# Extra arguments go to pytest, e.g. ./test.sh -m slow or ./test.sh tests/test_splits.py
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/venv.sh train,test
+.venv/bin/ruff check src tests
+.venv/bin/ruff format --check src tests
+exec .venv/bin/python -m pytest "$@"

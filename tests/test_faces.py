@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from tinyfer.errors import TinyferError
+from tinyfer.faces import Face, create_detector, crop_face
+from tinyfer.io import load_image
+
+
+def test_haar_finds_exactly_one_face_on_the_mug_frame(mug_frame):
+    gray = load_image(mug_frame, gray=True)
+    faces = create_detector("haar").detect(gray)
+    assert len(faces) == 1
+    x, y, w, h = faces[0].box
+    # MUG: a frontal close-up, the face about half the frame wide, near the centre.
+    assert 0.35 * 896 < w < 0.75 * 896
+    assert abs(x + w / 2 - 448) < 120 and abs(y + h / 2 - 448) < 160
+
+
+def test_haar_eyes_are_level_on_the_mug_frame(mug_frame):
+    gray = load_image(mug_frame, gray=True)
+    face = create_detector("haar", find_eyes=True).detect(gray)[0]
+    assert face.eyes is not None
+    (lx, ly), (rx, ry) = face.eyes
+    assert lx < rx and abs(ly - ry) < 0.05 * face.box[2]
+
+
+def test_haar_finds_no_face_in_noise():
+    noise = np.random.default_rng(0).integers(0, 255, (240, 320), np.uint8)
+    assert create_detector("haar").detect(noise) == []
+
+
+def test_haar_finds_synthetic_faces(synth_mug):
+    frame = next(synth_mug.glob("003/happiness/take000/img_0002.jpg"))
+    assert len(create_detector("haar").detect(load_image(frame, gray=True))) == 1
+
+
+def test_none_detector_is_the_whole_image():
+    assert create_detector("none").detect(np.zeros((30, 40), np.uint8))[0].box == (0, 0, 40, 30)
+
+
+def test_unknown_detector():
+    with pytest.raises(TinyferError, match="haar, none"):
+        create_detector("mtcnn")
+
+
+def test_crop_shape_margin_and_padding():
+    img = np.zeros((100, 100), np.uint8)
+    img[40:60, 40:60] = 255
+    crop = crop_face(img, Face((40, 40, 20, 20), 1.0), size=48, margin=0.0)
+    assert crop.shape == (48, 48) and crop.mean() > 250  # the box fills the crop
+    wide = crop_face(img, Face((40, 40, 20, 20), 1.0), size=48, margin=0.5)
+    assert abs(wide.mean() - 255 / 4) < 3  # margin 0.5 doubles the side: the box is 1/4
+    edge = crop_face(img, Face((90, 90, 20, 20), 1.0), size=32)  # partly outside: padded
+    assert edge.shape == (32, 32)
+    color = crop_face(np.zeros((50, 50, 3), np.uint8), Face((0, 0, 50, 50), 1.0), gray=False)
+    assert color.shape == (48, 48, 3)
+
+
+def test_alignment_levels_a_tilted_pair_of_eyes():
+    import cv2
+
+    img = np.zeros((200, 200), np.uint8)
+    left, right = (70, 90), (130, 110)  # right eye lower: the head is tilted
+    cv2.circle(img, left, 6, 255, -1)
+    cv2.circle(img, right, 6, 255, -1)
+    face = Face((50, 50, 100, 100), 1.0, eyes=(left, right))
+    aligned = crop_face(img, face, size=100, margin=0.0, align=True)
+    ys, xs = np.nonzero(aligned > 128)
+    left_y = ys[xs < 50].mean()
+    right_y = ys[xs >= 50].mean()
+    assert abs(left_y - right_y) < 2
+    unaligned = crop_face(img, face, size=100, margin=0.0)
+    ys, xs = np.nonzero(unaligned > 128)
+    assert abs(ys[xs < 50].mean() - ys[xs >= 50].mean()) > 10

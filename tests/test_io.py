@@ -1,0 +1,90 @@
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from tinyfer.errors import ImageError
+from tinyfer.io import MAX_PIXELS, load_image
+
+
+def _png(tmp_path, name, img: Image.Image):
+    path = tmp_path / name
+    img.save(path)
+    return path
+
+
+def test_jpeg_gray_and_color(tmp_path):
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    rgb[..., 0] = 200  # red in RGB
+    path = _png(tmp_path, "red.png", Image.fromarray(rgb))
+    bgr = load_image(path)
+    assert bgr.shape == (20, 30, 3) and bgr[0, 0].tolist() == [0, 0, 200]
+    assert load_image(path, gray=True).shape == (20, 30)
+
+
+def test_sixteen_bit_is_scaled_to_eight(tmp_path):
+    arr = np.full((8, 8), 65535, np.uint16)
+    arr[0, 0] = 0
+    path = tmp_path / "deep.png"
+    cv2.imwrite(str(path), arr)
+    out = load_image(path)
+    assert out.dtype == np.uint8 and out.max() == 255 and out[0, 0] == 0
+
+
+def test_palette_and_rgba_are_converted(tmp_path):
+    pal = Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)).convert("P")
+    assert load_image(_png(tmp_path, "p.png", pal)).shape == (8, 8, 3)
+    rgba = Image.fromarray(np.full((8, 8, 4), 100, np.uint8), "RGBA")
+    out = load_image(_png(tmp_path, "a.png", rgba))
+    assert out.shape == (8, 8, 3) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty file"),
+        (b"this is not an image at all", "not an image"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 10, "(corrupt|cannot read|not an image)"),
+    ],
+)
+def test_bad_files_name_the_file_and_problem(tmp_path, content, message):
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=f"bad.jpg.*{message}"):
+        load_image(path)
+
+
+def test_truncated_jpeg_is_an_error(tmp_path):
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), np.uint8)).save(buf, "JPEG")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageError, match="cut.jpg.*(corrupt|truncated)"):
+        load_image(path)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(ImageError, match="no such file"):
+        load_image(tmp_path / "nope.jpg")
+    with pytest.raises(ImageError, match="is a folder"):
+        load_image(tmp_path)
+
+
+def test_image_over_fifty_megapixels_is_refused_before_decoding(tmp_path):
+    side = int(MAX_PIXELS**0.5) + 10
+    path = tmp_path / "huge.png"
+    cv2.imwrite(str(path), np.zeros((side, side), np.uint8))
+    with pytest.raises(ImageError, match="huge.png.*too large.*megapixels"):
+        load_image(path)
+
+
+def test_arrays_and_pil_images():
+    assert load_image(np.ones((4, 4), np.float32)).max() == 255
+    assert load_image(np.zeros((4, 4, 4), np.uint8)).shape == (4, 4, 3)
+    assert load_image(Image.new("L", (5, 3))).shape == (3, 5)
+    with pytest.raises(ImageError, match="shape"):
+        load_image(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(ImageError, match="cannot read an image from int"):
+        load_image(3)

@@ -1,0 +1,98 @@
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from tinyfer.config import DataConfig
+from tinyfer.errors import DatasetError
+from tinyfer.prepare import load_prepared, prepare
+
+
+def test_synthetic_mug_prepares_with_subjects_and_problems(synth_prepared):
+    p = synth_prepared
+    assert p.X.shape == (6 * 7 * 3, 48, 48) and p.X.dtype == np.uint8
+    assert p.labels == ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+    assert set(p.subjects) == {f"{i:03d}" for i in range(1, 7)}
+    assert p.manifest["detector"] == "haar"
+    assert p.manifest["problem_counts"] == {"skipped_take": 1}
+    assert all(t for t in p.takes) and (p.frames >= 0).all()
+
+
+def test_cache_is_reused_and_rebuilt_on_change(tmp_path, ckplus_dir):
+    src = tmp_path / "ck"
+    for label in ("anger", "happy"):
+        (src / label).mkdir(parents=True)
+        for f in sorted((ckplus_dir / label).iterdir())[:6]:
+            (src / label / f.name).write_bytes(f.read_bytes())
+    out = tmp_path / "out"
+    cfg = DataConfig(path=str(src))
+    first = prepare(cfg, out, progress=False)
+    assert first.X.shape == (12, 48, 48) and first.manifest["detector"] == "none"
+    mtime = os.stat(first.file).st_mtime_ns
+    again = prepare(cfg, out, progress=False)
+    assert again.file == first.file and os.stat(again.file).st_mtime_ns == mtime
+    np.testing.assert_array_equal(again.X, first.X)
+    # Changing the config or any input makes a new cache.
+    bigger = prepare(DataConfig(path=str(src), img_size=64), out, progress=False)
+    assert bigger.file != first.file and bigger.X.shape[1:] == (64, 64)
+    victim = next((src / "happy").iterdir())
+    cv2.imwrite(str(victim), np.zeros((48, 48), np.uint8))
+    changed = prepare(cfg, out, progress=False)
+    assert changed.file != first.file
+    assert not list(out.glob(".*.tmp")), "no temporary files are left behind"
+
+
+def test_bad_files_are_counted_listed_and_skipped(tmp_path):
+    root = tmp_path / "data"
+    face = np.random.default_rng(1).integers(0, 255, (48, 48), np.uint8)
+    for label in ("happy", "sad"):
+        (root / label).mkdir(parents=True)
+        for i in range(3):
+            cv2.imwrite(str(root / label / f"ok{i}.png"), face)
+    (root / "happy" / "zero.png").write_bytes(b"")
+    (root / "sad" / "junk.jpg").write_bytes(b"not an image")
+    (root / "sad" / "notes.txt").write_text("hello")
+    p = prepare(DataConfig(path=str(root), detector="none"), tmp_path / "out", progress=False)
+    assert len(p) == 6
+    m = p.manifest
+    assert m["problem_counts"] == {"not_image": 1, "unreadable": 2}
+    paths = {q["path"].rsplit("/", 1)[-1]: q["message"] for q in m["problems"]}
+    assert "empty file" in paths["zero.png"] and "not an image" in paths["junk.jpg"]
+    assert json.loads((tmp_path / "out" / (os.path.basename(p.file)[:-4] + ".json")).read_text())
+
+
+def test_frames_without_faces_are_listed(tmp_path):
+    root = tmp_path / "data"
+    (root / "happy").mkdir(parents=True)
+    noise = np.random.default_rng(0).integers(0, 255, (200, 200), np.uint8)
+    cv2.imwrite(str(root / "happy" / "noise.png"), noise)
+    with pytest.raises(DatasetError, match="no usable face.*no_face"):
+        prepare(DataConfig(path=str(root), detector="haar"), tmp_path / "out", progress=False)
+
+
+def test_mug_frame_gives_one_face(tmp_path, mug_frame):
+    root = tmp_path / "one" / "neutral"
+    root.mkdir(parents=True)
+    (root / "img_0000.jpg").write_bytes(mug_frame.read_bytes())
+    p = prepare(DataConfig(path=str(tmp_path / "one"), img_size=96, align=True), tmp_path / "o",
+                progress=False)  # fmt: skip
+    assert p.X.shape == (1, 96, 96) and p.manifest["multiple_faces"] == 0
+
+
+def test_label_selection_and_load_round_trip(synth_prepared, synth_mug, tmp_path):
+    loaded = load_prepared(synth_prepared.file)
+    assert loaded.labels == synth_prepared.labels
+    np.testing.assert_array_equal(loaded.subjects, synth_prepared.subjects)
+    sub = loaded.subset(np.flatnonzero(loaded.y == 0))
+    assert len(sub) == int((loaded.y == 0).sum()) and sub.labels == loaded.labels
+    cfg = DataConfig(path=str(synth_mug), labels=["happy", "sad"])
+    two = prepare(cfg, tmp_path, progress=False)
+    assert two.labels == ("happiness", "sadness")
+    assert two.manifest["problem_counts"]["label_not_selected"] == 1
+
+
+def test_no_path_is_an_error():
+    with pytest.raises(DatasetError, match="no dataset path"):
+        prepare(DataConfig())

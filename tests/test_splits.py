@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+
+from tinyfer.errors import SplitError
+from tinyfer.prepare import prepare
+from tinyfer.splits import (
+    check_folds_possible,
+    dataset_split,
+    leave_one_subject_out,
+    random_split,
+    subject_kfold,
+    validation_split,
+)
+
+
+def _toy(n_subjects=12, per=6, classes=3):
+    subjects = np.repeat([f"s{i}" for i in range(n_subjects)], per)
+    y = np.tile(np.arange(per) % classes, n_subjects)
+    return y, subjects
+
+
+def test_kfold_is_subject_disjoint_and_tests_every_sample_once():
+    y, subjects = _toy()
+    folds = subject_kfold(y, subjects, k=4, seed=0)
+    assert len(folds) == 4
+    tested = np.concatenate([te for _, te in folds])
+    assert sorted(tested.tolist()) == list(range(len(y)))
+    for tr, te in folds:
+        assert not set(subjects[tr]) & set(subjects[te])
+        assert set(y[te]) == {0, 1, 2}
+
+
+def test_kfold_on_ckplus_is_subject_disjoint(ckplus_dir, tmp_path):
+    from tinyfer.config import DataConfig
+
+    p = prepare(DataConfig(path=str(ckplus_dir)), tmp_path, progress=False)
+    folds = subject_kfold(p.y, p.subjects, k=10, labels=p.labels)
+    for tr, te in folds:
+        assert not set(p.subjects[tr]) & set(p.subjects[te])
+    assert sum(len(te) for _, te in folds) == 981
+
+
+def test_too_few_subjects_for_k_is_refused_with_numbers():
+    y, subjects = _toy(n_subjects=4)
+    with pytest.raises(SplitError, match="10 folds need at least 10 subjects; the data has 4"):
+        subject_kfold(y, subjects, k=10)
+    y = y.copy()
+    y[subjects == "s0"] = 3  # class 3 only in one subject
+    with pytest.raises(SplitError, match="rare: 1.*k <= 1"):
+        check_folds_possible(y, subjects, 3, labels=["a", "b", "c", "rare"])
+
+
+def test_missing_subjects_are_refused():
+    with pytest.raises(SplitError, match="subject id"):
+        subject_kfold(np.zeros(4, int), np.array(["", "", "a", "b"]), k=2)
+
+
+def test_leave_one_subject_out():
+    _, subjects = _toy(n_subjects=5)
+    folds = leave_one_subject_out(subjects)
+    assert len(folds) == 5
+    assert all(len(set(subjects[te])) == 1 for _, te in folds)
+
+
+def test_validation_carve_out_is_subject_disjoint():
+    y, subjects = _toy(n_subjects=20)
+    idx = np.arange(len(y))[: 16 * 6]
+    tr, va = validation_split(idx, y, subjects, 0.25, seed=1)
+    assert len(tr) + len(va) == len(idx)
+    assert not set(subjects[tr]) & set(subjects[va])
+    assert set(tr) | set(va) == set(idx)
+
+
+def test_validation_without_subjects_is_by_image():
+    y = np.tile([0, 1], 50)
+    tr, va = validation_split(np.arange(100), y, np.array([""] * 100), 0.2)
+    assert len(va) == 20 and not set(tr) & set(va)
+
+
+def test_dataset_split_and_random_split():
+    splits = np.array(["Training"] * 5 + ["PublicTest"] * 2 + ["PrivateTest"] * 3)
+    parts = dataset_split(splits)
+    assert {k: len(v) for k, v in parts.items()} == {
+        "PrivateTest": 3, "PublicTest": 2, "Training": 5,
+    }  # fmt: skip
+    with pytest.raises(SplitError, match="no split of its own"):
+        dataset_split(np.array(["", ""]))
+    tr, te = random_split(np.tile([0, 1], 10), 0.3)
+    assert len(te) == 6 and not set(tr) & set(te)
