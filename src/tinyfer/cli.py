@@ -134,3 +134,104 @@ def data_synth(
     )
     n = subjects * 7 * takes * frames
     typer.echo(f"wrote {n} frames of {subjects} subjects to {root}")
+
+
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a config key, e.g. --set classify.epochs=5."),
+]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Run directory (default: runs/<name>-<time>).")
+]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
+]
+
+
+def _train_config(config: Path, overrides, devices, num_nodes, strategy):
+    import lightning  # noqa: F401  (its import installs handlers that would print twice)
+
+    from .config import TrainConfig
+
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.setLevel(logging.WARNING)
+
+    overrides = list(overrides or [])
+    for key, value in (("devices", devices), ("num_nodes", num_nodes), ("strategy", strategy)):
+        if value is not None:
+            overrides.append(f"trainer.{key}={value}")
+    return TrainConfig.from_yaml(config, overrides)
+
+
+DevicesOpt = Annotated[str | None, typer.Option(help="Lightning devices (e.g. 2, auto).")]
+NodesOpt = Annotated[int | None, typer.Option(help="Lightning num_nodes (multi-node DDP).")]
+StrategyOpt = Annotated[str | None, typer.Option(help="Lightning strategy (e.g. ddp).")]
+
+
+@app.command("train")
+def train_cmd(
+    config: Annotated[Path, typer.Argument(help="YAML config (see configs/).")],
+    set_: SetOpt = None,
+    out: OutOpt = None,
+    resume: ResumeOpt = False,
+    devices: DevicesOpt = None,
+    num_nodes: NodesOpt = None,
+    strategy: StrategyOpt = None,
+):
+    """Train a model: phase 1 (autoencoder) if configured, then phase 2 (classification)."""
+    from .training.phases import train
+
+    def work():
+        cfg = _train_config(config, set_, devices, num_nodes, strategy)
+        if resume and out is None:
+            raise typer.BadParameter("--resume needs --out RUN_DIR")
+        return train(cfg, out, resume=resume)
+
+    result = _run(work)
+    m = result.metrics
+    for role in ("val", "test"):
+        if role in m:
+            r = m[role]
+            typer.echo(
+                f"{role}: accuracy {r['accuracy']:.4f}, balanced {r['balanced_accuracy']:.4f}"
+                f", macro-F1 {r['macro_f1']:.4f} (n={r['n']})"
+            )
+    typer.echo(f"results: {result.run_dir} (model.pt, metrics.json, history.csv, curves.png)")
+
+
+@app.command("pretrain")
+def pretrain_cmd(
+    config: Annotated[Path, typer.Argument(help="YAML config (see configs/).")],
+    set_: SetOpt = None,
+    out: OutOpt = None,
+    resume: ResumeOpt = False,
+    devices: DevicesOpt = None,
+    num_nodes: NodesOpt = None,
+    strategy: StrategyOpt = None,
+):
+    """Run phase 1 alone: train the encoder as an autoencoder; writes encoder.pt."""
+    from .training.phases import pretrain
+
+    def work():
+        cfg = _train_config(config, set_, devices, num_nodes, strategy)
+        return pretrain(cfg, out, resume=resume)
+
+    typer.echo(f"encoder: {_run(work)}")
+
+
+@app.command("models")
+def models_cmd():
+    """List the registered models with their parameter counts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .models import count_parameters, create_model, list_models, model_info
+
+    table = Table("model", "parameters", "decoder parameters", "description")
+    for name in list_models():
+        m = create_model(name)
+        table.add_row(name, f"{count_parameters(m):,}", f"{count_parameters(m.make_decoder()):,}",
+                      model_info(name).description)  # fmt: skip
+    Console().print(table)

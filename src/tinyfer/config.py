@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
+from .augment import AugmentConfig
 from .errors import ConfigError
 
 T = TypeVar("T")
@@ -34,6 +35,90 @@ class DataConfig:
     margin: float = 0.1
     align: bool = False
     labels: list[str] = field(default_factory=list)  # empty: every label the data has
+
+
+@dataclass
+class ModelConfig:
+    """Which registered model (``tinyfer.models.list_models()``) and its head's dropout."""
+
+    name: str = "tiny"
+    dropout: float = 0.2
+
+
+@dataclass
+class PretrainConfig:
+    """Phase 1: the encoder trained as an autoencoder (runs when ``classify.init`` is
+    ``autoencoder``, or alone with ``tinyfer pretrain``)."""
+
+    epochs: int = 10
+    lr: float = 2e-3
+    loss: Literal["mse", "l1"] = "mse"
+    noise: float = 0.0  # std of Gaussian noise added to inputs (denoising autoencoder)
+    mask: float = 0.0  # fraction of input pixels zeroed (masking)
+    augment: bool = True  # reconstruct augmented faces, as the classifier will see them
+    patience: int = 0  # early stopping on validation loss; 0 = off
+
+
+@dataclass
+class ClassifyConfig:
+    """Phase 2: the whole model trained to classify."""
+
+    init: Literal["autoencoder", "random"] = "autoencoder"
+    epochs: int = 30
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    freeze_epochs: int = 0  # keep the initialised encoder frozen for this many epochs
+    label_smoothing: float = 0.0
+    class_balance: Literal["none", "weights", "sampler"] = "none"
+    patience: int = 8  # early stopping on validation accuracy; 0 = off
+
+
+@dataclass
+class SplitConfig:
+    """How data is split. ``holdout``: subject-disjoint test and validation carve-outs;
+    ``dataset``: the dataset's own split (FER2013); ``random``: by image, LEAKY on sequences."""
+
+    protocol: Literal["holdout", "dataset", "random"] = "holdout"
+    test_fraction: float = 0.2
+    val_fraction: float = 0.15
+    train_split: str = "Training"
+    val_split: str = "PublicTest"
+    test_split: str = "PrivateTest"
+
+
+@dataclass
+class TrainerConfig:
+    """Passed to Lightning; ``devices``/``num_nodes``/``strategy`` give DDP without code changes."""
+
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    batch_size: int = 64
+    num_workers: int = 0
+    channels_last: bool = True
+    tensorboard: bool = False
+    progress: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; saved as ``config.yaml`` in its run directory."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 0
+    prepared_dir: str = "prepared"
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+        return load_yaml(cls, path, overrides)
 
 
 def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "") -> T:

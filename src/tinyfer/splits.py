@@ -117,3 +117,58 @@ def random_split(y: np.ndarray, test_fraction: float = 0.2, *, seed: int = 0) ->
         np.arange(len(y)), test_size=test_fraction, stratify=y, random_state=seed
     )
     return np.sort(tr), np.sort(te)
+
+
+def make_split(
+    y: np.ndarray,
+    subjects: np.ndarray,
+    splits: np.ndarray,
+    cfg,
+    *,
+    seed: int = 0,
+    labels: Sequence[str] = (),
+) -> dict[str, np.ndarray]:
+    """Train / val / test indices for one run, by ``cfg`` (a :class:`~tinyfer.config.SplitConfig`).
+
+    ``holdout`` holds out a subject-disjoint test set and carves a subject-disjoint validation
+    set from the rest; ``dataset`` uses the dataset's own usage column; ``random`` is by image.
+    """
+    y = np.asarray(y)
+    if len(np.unique(y)) < 2:
+        raise SplitError(
+            f"the data has a single class ({_names(np.unique(y), labels)}); "
+            "a classifier needs at least two"
+        )
+    if cfg.protocol == "dataset":
+        parts = dataset_split(splits)
+        wanted = {"train": cfg.train_split, "val": cfg.val_split, "test": cfg.test_split}
+        missing = [name for name in wanted.values() if name not in parts]
+        if missing:
+            raise SplitError(f"split(s) {missing} not in the data; it has {sorted(parts)}")
+        out = {role: parts[name] for role, name in wanted.items()}
+    elif cfg.protocol == "random":
+        rest, test = random_split(y, cfg.test_fraction, seed=seed)
+        tr, va = random_split(y[rest], cfg.val_fraction, seed=seed)
+        out = {"train": rest[tr], "val": rest[va], "test": test}
+    else:
+        everything = np.arange(len(y))
+        rest, test = validation_split(everything, y, subjects, cfg.test_fraction, seed=seed)
+        train, val = validation_split(rest, y, subjects, cfg.val_fraction, seed=seed + 1)
+        out = {"train": train, "val": val, "test": test}
+    _check_classes(y, out, labels)
+    return out
+
+
+def _names(classes, labels: Sequence[str]) -> str:
+    return ", ".join(labels[c] if len(labels) > c else str(c) for c in classes)
+
+
+def _check_classes(y: np.ndarray, parts: dict[str, np.ndarray], labels: Sequence[str]) -> None:
+    classes = set(np.unique(y).tolist())
+    for role, idx in parts.items():
+        absent = sorted(classes - set(np.unique(y[idx]).tolist()))
+        if not absent:
+            continue
+        if role == "train":
+            raise SplitError(f"the training split has no sample of: {_names(absent, labels)}")
+        log.warning("the %s split has no sample of: %s", role, _names(absent, labels))

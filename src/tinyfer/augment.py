@@ -1,0 +1,82 @@
+"""Augmentation of training faces, both kinds, from one config:
+offline expansion (the thesis's kind: K transformed copies added before training) and online
+random transforms per batch (kornia, on the training device). Never applied to validation or
+test data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class AugmentConfig:
+    """Which transforms, with what ranges; a zero range (or False) switches one off."""
+
+    online: bool = True
+    offline_copies: int = 0  # K: the training set becomes K + 1 times its size
+    brightness: float = 0.25  # factor in [1 - b, 1 + b]
+    contrast: float = 0.25  # factor in [1 - c, 1 + c]
+    zoom: float = 0.1  # scale in [1 - z, 1 + z]
+    rotation: float = 10.0  # degrees, +-
+    translation: float = 0.08  # fraction of the side, +-
+    hflip: bool = True
+
+    @property
+    def any_transform(self) -> bool:
+        return bool(
+            self.brightness or self.contrast or self.zoom or self.rotation or self.translation
+            or self.hflip
+        )  # fmt: skip
+
+
+def build_augmenter(cfg: AugmentConfig):
+    """A torch module mapping ``(B, C, H, W)`` floats in [0, 1] to randomly transformed ones."""
+    import kornia.augmentation as K
+    from torch import nn
+
+    ops: list = []
+    if cfg.hflip:
+        ops.append(K.RandomHorizontalFlip(p=0.5))
+    if cfg.rotation or cfg.zoom or cfg.translation:
+        ops.append(
+            K.RandomAffine(
+                degrees=cfg.rotation,
+                translate=(cfg.translation, cfg.translation) if cfg.translation else None,
+                scale=(1 - cfg.zoom, 1 + cfg.zoom) if cfg.zoom else None,
+                padding_mode="reflection",
+                p=1.0,
+            )
+        )
+    if cfg.brightness:
+        ops.append(K.RandomBrightness((1 - cfg.brightness, 1 + cfg.brightness), p=1.0))
+    if cfg.contrast:
+        ops.append(K.RandomContrast((1 - cfg.contrast, 1 + cfg.contrast), p=1.0))
+    return nn.Sequential(*ops)
+
+
+def expand_offline(
+    X: np.ndarray, y: np.ndarray, cfg: AugmentConfig, *, seed: int = 0, batch: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(X, y)`` with ``cfg.offline_copies`` transformed copies of every image appended.
+
+    ``X`` is ``(N, H, W)`` uint8; the originals come first, unchanged. Deterministic in ``seed``.
+    """
+    import torch
+
+    k = cfg.offline_copies
+    if k <= 0:
+        return X, y
+    if not cfg.any_transform:
+        raise ValueError("offline_copies > 0 but every transform is switched off")
+    aug = build_augmenter(cfg)
+    copies = []
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        for _ in range(k):
+            for start in range(0, len(X), batch):
+                x = torch.from_numpy(X[start : start + batch]).float().div_(255).unsqueeze(1)
+                out = aug(x).squeeze(1).mul_(255).round_().clamp_(0, 255)
+                copies.append(out.to(torch.uint8).numpy())
+    return np.concatenate([X, *copies]), np.concatenate([y] * (k + 1))

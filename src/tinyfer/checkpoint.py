@@ -1,0 +1,126 @@
+"""Self-describing model files: architecture, labels, input size and preprocessing travel
+with the weights, so nothing downstream hard-codes them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import TinyferError
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """What a model file says about itself."""
+
+    name: str
+    labels: tuple[str, ...]
+    img_size: int
+    in_chans: int
+    preprocessing: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temporary name, then rename: an interruption never leaves half a file."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def save_model(path: str | Path, model, meta: ModelMeta) -> Path:
+    """Write ``model`` (a FerNet) with ``meta`` to ``path``."""
+    return atomic_torch_save(
+        {
+            "format": "tinyfer-model",
+            "version": VERSION,
+            "name": meta.name,
+            "arch": model.arch(),
+            "labels": list(meta.labels),
+            "img_size": meta.img_size,
+            "in_chans": meta.in_chans,
+            "preprocessing": meta.preprocessing,
+            "config": meta.config,
+            "metrics": meta.metrics,
+            "state_dict": model.state_dict(),
+        },
+        path,
+    )
+
+
+def _read(path: str | Path, kind: str) -> dict[str, Any]:
+    """Load a tinyfer ``kind`` file ("model" or "encoder"), checking its format header."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise TinyferError(f"{path}: no such {kind} file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a file that is not a checkpoint
+        raise TinyferError(f"{path}: not a tinyfer {kind} file ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != f"tinyfer-{kind}":
+        raise TinyferError(f"{path}: not a tinyfer {kind} file (no 'tinyfer-{kind}' header)")
+    return payload
+
+
+def load_model(path: str | Path):
+    """Rebuild the model saved at ``path``; returns ``(model, meta)``, the model in eval mode."""
+    from .models import EncoderSpec, FerNet
+
+    payload = _read(path, "model")
+    arch = dict(payload["arch"])
+    model = FerNet(EncoderSpec.from_dict(arch.pop("spec")), **arch)
+    model.load_state_dict(payload["state_dict"])
+    meta = ModelMeta(
+        name=payload["name"],
+        labels=tuple(payload["labels"]),
+        img_size=payload["img_size"],
+        in_chans=payload["in_chans"],
+        preprocessing=payload["preprocessing"],
+        config=payload.get("config", {}),
+        metrics=payload.get("metrics", {}),
+    )
+    return model.eval(), meta
+
+
+def save_encoder(path: str | Path, encoder) -> Path:
+    """Write the phase-1 encoder with the spec it was built from."""
+    from dataclasses import asdict
+
+    return atomic_torch_save(
+        {"format": "tinyfer-encoder", "spec": asdict(encoder.spec), "in_chans": encoder.in_chans,
+         "state_dict": encoder.state_dict()},
+        path,
+    )  # fmt: skip
+
+
+def load_encoder_into(encoder, path: str | Path) -> None:
+    """Load a phase-1 encoder file into ``encoder``; refuses one made for another architecture."""
+    from dataclasses import asdict
+
+    payload = _read(path, "encoder")
+    from .models import EncoderSpec
+
+    mine = {**asdict(encoder.spec), "in_chans": encoder.in_chans}
+    theirs = {**asdict(EncoderSpec.from_dict(payload["spec"])), "in_chans": payload["in_chans"]}
+    if mine != theirs:
+        diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
+        raise TinyferError(
+            f"{path}: encoder made for another architecture (file vs model: {diff}); "
+            "run phase 1 again for this model"
+        )
+    encoder.load_state_dict(payload["state_dict"])

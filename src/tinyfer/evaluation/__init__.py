@@ -1,0 +1,1 @@
+"""Evaluation: metrics, figures, experiments and reports."""

@@ -1,0 +1,44 @@
+"""Classification metrics from true and predicted class indices (scikit-learn underneath)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def compute_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]
+) -> dict[str, Any]:
+    """Accuracy, balanced accuracy, macro-F1, per-class precision/recall/F1/support, and the
+    confusion matrix (rows: true class, columns: predicted), over the classes in ``labels``."""
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        confusion_matrix,
+        f1_score,
+        precision_recall_fscore_support,
+    )
+
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if len(y_true) == 0:
+        raise ValueError("no samples to evaluate")
+    idx = list(range(len(labels)))
+    present = sorted(set(y_true.tolist()))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
+    return {
+        "n": len(y_true),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        # Macro-F1 over the classes the data holds: an absent class is not a zero.
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro",
+                                   zero_division=0)),
+        "per_class": {
+            name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                   "support": int(s[i])}
+            for i, name in enumerate(labels)
+        },
+        "labels": list(labels),
+        "confusion": confusion_matrix(y_true, y_pred, labels=idx).tolist(),
+    }  # fmt: skip

@@ -1,0 +1,83 @@
+"""The Lightning data module: prepared arrays in, uint8 batches out; offline expansion of the
+training split only."""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
+
+from ..augment import AugmentConfig, expand_offline
+
+log = logging.getLogger(__name__)
+
+
+class FaceDataModule(L.LightningDataModule):
+    """Faces ``X (N, H, W) uint8`` and labels ``y``, split by index arrays.
+
+    Batches stay uint8 until they reach the device, where the LightningModule scales (and,
+    when training, augments) them. With ``balance="sampler"`` training batches are drawn with
+    probabilities inverse to class frequency.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        parts: dict[str, np.ndarray],
+        *,
+        augment: AugmentConfig | None = None,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        balance: str = "none",
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.X, self.y, self.parts = X, y, parts
+        self.augment = augment or AugmentConfig(online=False)
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.balance, self.seed = balance, seed
+        self._sets: dict[str, TensorDataset] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._sets:
+            return
+        for role, idx in self.parts.items():
+            X, y = self.X[idx], self.y[idx]
+            if role == "train":
+                X, y = expand_offline(X, y, self.augment, seed=self.seed)
+                if self.augment.offline_copies:
+                    log.info("offline expansion: %d -> %d training faces", len(idx), len(X))
+            self._sets[role] = TensorDataset(torch.from_numpy(X), torch.from_numpy(y))
+
+    @property
+    def train_size(self) -> int:
+        self.setup()
+        return len(self._sets["train"])
+
+    def class_counts(self, num_classes: int) -> np.ndarray:
+        return np.bincount(self.y[self.parts["train"]], minlength=num_classes)
+
+    def _loader(self, role: str, shuffle: bool = False, sampler=None) -> DataLoader:
+        return DataLoader(
+            self._sets[role], batch_size=self.batch_size, shuffle=shuffle, sampler=sampler,
+            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+        )  # fmt: skip
+
+    def train_dataloader(self) -> DataLoader:
+        if self.balance != "sampler":
+            return self._loader("train", shuffle=True)
+        y = self._sets["train"].tensors[1].numpy()
+        weights = 1.0 / np.bincount(y)[y]
+        gen = torch.Generator().manual_seed(self.seed)
+        sampler = WeightedRandomSampler(torch.from_numpy(weights), len(y), generator=gen)
+        return self._loader("train", sampler=sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")

@@ -1,0 +1,126 @@
+"""The two phases as LightningModules. The classifier takes its model (whose encoder may come
+from phase 1) as an argument, so phase 2 re-uses the phase-1 encoder object as is."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..augment import AugmentConfig, build_augmenter
+from ..config import ClassifyConfig, PretrainConfig
+
+
+class _FaceModule(L.LightningModule):
+    """Scales uint8 batches to [0, 1] floats on the device and augments them when training."""
+
+    def __init__(self, augment: AugmentConfig | None, channels_last: bool):
+        super().__init__()
+        use = augment is not None and augment.online and augment.any_transform
+        self.augmenter = build_augmenter(augment) if use else None
+        self.channels_last = channels_last
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        x, y = batch
+        x = x.float().div_(255).unsqueeze(1)  # (B, 1, H, W)
+        if self.trainer.training and self.augmenter is not None:
+            x = self.augmenter(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+    def on_fit_start(self) -> None:
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+
+
+def _adamw_cosine(module: L.LightningModule, lr: float, weight_decay: float, epochs: int):
+    opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+
+class AutoencoderModule(_FaceModule):
+    """Phase 1: encoder + decoder reconstruct the (optionally noised or masked) faces."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        cfg: PretrainConfig,
+        augment: AugmentConfig | None = None,
+        channels_last: bool = True,
+    ):
+        super().__init__(augment if cfg.augment else None, channels_last)
+        self.encoder, self.decoder, self.cfg = encoder, decoder, cfg
+        self.loss_fn = F.mse_loss if cfg.loss == "mse" else F.l1_loss
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decoder(self.encoder(x), x.shape[-2:])
+
+    def _corrupt(self, x: Tensor) -> Tensor:
+        if self.cfg.noise:
+            x = (x + self.cfg.noise * torch.randn_like(x)).clamp(0, 1)
+        if self.cfg.mask:
+            x = x * (torch.rand_like(x) >= self.cfg.mask)
+        return x
+
+    def training_step(self, batch, batch_idx):
+        x, _ = batch
+        loss = self.loss_fn(self(self._corrupt(x)), x)
+        self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=True, sync_dist=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, _ = batch
+        loss = self.loss_fn(self(x), x)
+        self.log("val_loss", loss, prog_bar=True, sync_dist=True)
+
+    def configure_optimizers(self):
+        return _adamw_cosine(self, self.cfg.lr, 0.0, self.cfg.epochs)
+
+
+class ClassifierModule(_FaceModule):
+    """Phase 2: the whole model trained with cross-entropy."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: ClassifyConfig,
+        augment: AugmentConfig | None = None,
+        class_weights: Tensor | None = None,
+        channels_last: bool = True,
+    ):
+        super().__init__(augment, channels_last)
+        self.model, self.cfg = model, cfg
+        self.register_buffer("class_weights", class_weights, persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def on_train_epoch_start(self) -> None:
+        frozen = self.current_epoch < self.cfg.freeze_epochs
+        self.model.encoder.requires_grad_(not frozen)
+        # Frozen: keep the initialised batch-norm statistics too.
+        self.model.encoder.train(not frozen)
+
+    def _step(self, batch, stage: str):
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(
+            logits, y, weight=self.class_weights, label_smoothing=self.cfg.label_smoothing
+        )
+        acc = (logits.argmax(1) == y).float().mean()
+        metrics = {f"{stage}_loss": loss, f"{stage}_acc": acc}
+        self.log_dict(metrics, on_epoch=True, on_step=False, prog_bar=True, sync_dist=True)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def configure_optimizers(self):
+        return _adamw_cosine(self, self.cfg.lr, self.cfg.weight_decay, self.cfg.epochs)

@@ -1,0 +1,323 @@
+"""Run the thesis's two phases: (1) the encoder trained as an autoencoder, (2) the whole model
+trained to classify, initialised from phase 1 or at random. Everything a run produces goes to
+its run directory: config, checkpoints, histories, figures, metrics, the final model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..checkpoint import ModelMeta, load_encoder_into, save_encoder, save_model
+from ..config import TrainConfig, from_dict, to_dict
+from ..errors import ConfigError, TinyferError
+from ..prepare import Prepared, prepare
+from ..splits import make_split
+
+log = logging.getLogger(__name__)
+
+#: Config keys that may change when resuming: how long and on what hardware, not what.
+RESUMABLE_CHANGES = ("pretrain.epochs", "pretrain.patience", "classify.epochs",
+                     "classify.patience", "trainer.")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`train` leaves: the run directory, the final model file, per-epoch history
+    and the metrics (validation and test)."""
+
+    run_dir: Path
+    checkpoint: Path
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any]
+
+
+def default_run_dir(cfg: TrainConfig, root: str | Path = "runs") -> Path:
+    name = Path(cfg.data.path or "data").name or "data"
+    return Path(root) / f"{name}-{cfg.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _start_run(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
+    """Write config.yaml; on resume, refuse a config that differs in what it trains."""
+    import yaml
+
+    saved = run_dir / "config.yaml"
+    if saved.is_file():
+        if not resume:
+            raise TinyferError(
+                f"{run_dir} already holds a run; pass --resume to continue it, or another --out"
+            )
+        old = _flatten(to_dict(from_dict(TrainConfig, yaml.safe_load(saved.read_text()))))
+        new = _flatten(to_dict(cfg))
+        diff = sorted(
+            k for k in new if old.get(k) != new[k] and not k.startswith(RESUMABLE_CHANGES)
+        )
+        if diff:
+            detail = "; ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in diff)
+            raise ConfigError(
+                f"cannot resume {run_dir} with a different config ({detail}). Only epochs, "
+                "patience and trainer settings may change; start a new run for the rest."
+            )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = saved.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    tmp.replace(saved)
+
+
+def _trainer(cfg: TrainConfig, run_dir: Path, phase: str, epochs: int, monitor: str, mode: str,
+             patience: int):  # fmt: skip
+    import lightning as L
+    from lightning.pytorch.callbacks import (
+        EarlyStopping,
+        LearningRateMonitor,
+        ModelCheckpoint,
+        RichProgressBar,
+    )
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    t = cfg.trainer
+    best = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints" / phase, filename="best", monitor=monitor, mode=mode,
+        save_last=True,
+    )  # fmt: skip
+    callbacks = [best, LearningRateMonitor("epoch")]
+    if patience > 0:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
+    if t.progress:
+        callbacks.append(RichProgressBar())
+    loggers = [CSVLogger(run_dir, name="logs", version=phase)]
+    if t.tensorboard:
+        loggers.append(TensorBoardLogger(run_dir, name="tensorboard", version=phase))
+    trainer = L.Trainer(
+        max_epochs=epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        strategy=t.strategy, precision=t.precision, callbacks=callbacks, logger=loggers,
+        enable_progress_bar=t.progress, enable_model_summary=False, log_every_n_steps=10,
+        default_root_dir=run_dir,
+    )  # fmt: skip
+    return trainer, best
+
+
+def _fit(trainer, module, dm, last: Path, resume: bool) -> None:
+    ckpt = str(last) if resume and last.is_file() else None
+    if ckpt:
+        log.info("resuming from %s", ckpt)
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+    if trainer.interrupted:
+        raise TinyferError(f"training interrupted; the last good checkpoint is {last}. "
+                           "Continue with --resume.")  # fmt: skip
+
+
+def _best_weights(best_path: str, prefix: str) -> dict:
+    import torch
+
+    state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def read_history(metrics_csv: Path) -> list[dict[str, Any]]:
+    """One row per epoch from Lightning's CSV log (which writes train and val rows apart)."""
+    if not metrics_csv.is_file():
+        return []
+    rows: dict[int, dict[str, Any]] = {}
+    with metrics_csv.open() as f:
+        for row in csv.DictReader(f):
+            if not row.get("epoch"):
+                continue
+            epoch = int(float(row["epoch"]))
+            merged = rows.setdefault(epoch, {"epoch": epoch})
+            for k, v in row.items():
+                if v not in ("", None) and k not in ("epoch", "step"):
+                    merged[k if not k.startswith("lr-") else "lr"] = float(v)
+    return [rows[e] for e in sorted(rows)]
+
+
+def _write_history(rows: list[dict], path: Path) -> None:
+    keys = sorted({k for r in rows for k in r}, key=lambda k: (k != "epoch", k))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def predict_arrays(model, X: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Class probabilities ``(N, C)`` for faces ``X (N, H, W) uint8``."""
+    import torch
+
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(X), batch):
+            x = torch.from_numpy(X[start : start + batch]).float().div_(255).unsqueeze(1)
+            out.append(torch.softmax(model(x), 1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.num_classes), np.float32)
+
+
+def load_data(cfg: TrainConfig) -> Prepared:
+    return prepare(cfg.data, cfg.prepared_dir, progress=cfg.trainer.progress)
+
+
+def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
+    from ..augment import AugmentConfig
+    from ..models import create_model
+    from .data import FaceDataModule
+
+    data = data if data is not None else load_data(cfg)
+    if parts is None:
+        parts = make_split(data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed,
+                           labels=data.labels)  # fmt: skip
+    dm = FaceDataModule(
+        data.X, data.y, parts, augment=cfg.augment, batch_size=cfg.trainer.batch_size,
+        num_workers=cfg.trainer.num_workers, balance=cfg.classify.class_balance, seed=cfg.seed,
+    )  # fmt: skip
+    model = create_model(cfg.model.name, len(data.labels), img_size=data.img_size,
+                         dropout=cfg.model.dropout)  # fmt: skip
+    assert isinstance(cfg.augment, AugmentConfig)
+    return data, parts, dm, model
+
+
+def _run_pretrain(cfg: TrainConfig, model, dm, data: Prepared, parts, run_dir: Path,
+                  resume: bool) -> dict[str, Any]:  # fmt: skip
+    """Phase 1; leaves encoder.pt, pretrain_history.csv and reconstructions.png."""
+    import torch
+
+    from ..evaluation.figures import plot_reconstructions
+    from .modules import AutoencoderModule
+
+    encoder_file = run_dir / "encoder.pt"
+    summary_file = run_dir / "pretrain.json"
+    if resume and encoder_file.is_file() and summary_file.is_file():
+        log.info("phase 1 already finished: %s", encoder_file)
+        load_encoder_into(model.encoder, encoder_file)
+        return json.loads(summary_file.read_text())
+    p = cfg.pretrain
+    module = AutoencoderModule(model.encoder, model.make_decoder(), p, cfg.augment,
+                               cfg.trainer.channels_last)  # fmt: skip
+    trainer, best = _trainer(cfg, run_dir, "pretrain", p.epochs, "val_loss", "min", p.patience)
+    start = time.perf_counter()
+    _fit(trainer, module, dm, run_dir / "checkpoints" / "pretrain" / "last.ckpt", resume)
+    seconds = time.perf_counter() - start
+    module.load_state_dict(_best_weights(best.best_model_path, ""))
+    history = read_history(run_dir / "logs" / "pretrain" / "metrics.csv")
+    summary = {
+        "epochs_run": len(history),
+        "best_val_loss": float(best.best_model_score)
+        if best.best_model_score is not None
+        else None,
+        "seconds": round(seconds, 1),
+        "images_per_s": round(dm.train_size * len(history) / max(seconds, 1e-9), 1),
+        "loss": p.loss,
+    }
+    if trainer.is_global_zero:
+        save_encoder(encoder_file, model.encoder)
+        _write_history(history, run_dir / "pretrain_history.csv")
+        faces = data.X[parts["val"][:8]]
+        module.eval().to(memory_format=torch.contiguous_format)
+        with torch.no_grad():
+            x = torch.from_numpy(faces).float().div(255).unsqueeze(1)
+            recon = module(x).squeeze(1).numpy()
+        module.train()
+        plot_reconstructions(faces / 255.0, recon, run_dir / "reconstructions.png")
+        summary_file.write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def pretrain(cfg: TrainConfig, out_dir: str | Path | None = None, *, resume: bool = False,
+             data: Prepared | None = None, parts: dict | None = None) -> Path:  # fmt: skip
+    """Run phase 1 alone; returns the encoder file."""
+    import lightning as L
+
+    run_dir = Path(out_dir) if out_dir else default_run_dir(cfg)
+    _start_run(cfg, run_dir, resume)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    data, parts, dm, model = _setup(cfg, data, parts)
+    _run_pretrain(cfg, model, dm, data, parts, run_dir, resume)
+    return run_dir / "encoder.pt"
+
+
+def train(cfg: TrainConfig, out_dir: str | Path | None = None, *, resume: bool = False,
+          data: Prepared | None = None, parts: dict | None = None) -> RunResult:  # fmt: skip
+    """Train one model by ``cfg``: phase 1 if ``classify.init`` is ``autoencoder``, then phase 2.
+
+    ``data`` and ``parts`` (index arrays for train/val/test) may be given, as experiments do;
+    otherwise the data is prepared from ``cfg.data`` and split by ``cfg.split``.
+    """
+    import lightning as L
+    import torch
+
+    from ..evaluation.figures import plot_history
+    from ..evaluation.metrics import compute_metrics
+    from ..models import count_parameters
+    from .modules import ClassifierModule
+
+    run_dir = Path(out_dir) if out_dir else default_run_dir(cfg)
+    _start_run(cfg, run_dir, resume)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    data, parts, dm, model = _setup(cfg, data, parts)
+    log.info("model %s: %d parameters; train/val/test: %s", cfg.model.name,
+             count_parameters(model), {k: len(v) for k, v in parts.items()})  # fmt: skip
+
+    pre = None
+    if cfg.classify.init == "autoencoder":
+        pre = _run_pretrain(cfg, model, dm, data, parts, run_dir, resume)
+        load_encoder_into(model.encoder, run_dir / "encoder.pt")
+
+    c = cfg.classify
+    weights = None
+    if c.class_balance == "weights":
+        counts = dm.class_counts(len(data.labels)).astype(np.float64)
+        weights = torch.tensor(counts.sum() / (len(counts) * np.maximum(counts, 1)),
+                               dtype=torch.float32)  # fmt: skip
+    module = ClassifierModule(model, c, cfg.augment, weights, cfg.trainer.channels_last)
+    trainer, best = _trainer(cfg, run_dir, "classify", c.epochs, "val_acc", "max", c.patience)
+    start = time.perf_counter()
+    _fit(trainer, module, dm, run_dir / "checkpoints" / "classify" / "last.ckpt", resume)
+    seconds = time.perf_counter() - start
+    model.load_state_dict(_best_weights(best.best_model_path, "model."))
+    model.to(memory_format=torch.contiguous_format).eval()
+    history = read_history(run_dir / "logs" / "classify" / "metrics.csv")
+
+    metrics: dict[str, Any] = {
+        "model": cfg.model.name,
+        "parameters": count_parameters(model),
+        "labels": list(data.labels),
+        "split_sizes": {k: len(v) for k, v in parts.items()},
+        "train_size_after_expansion": dm.train_size,
+        "command": " ".join(sys.argv),
+        "classify": {"epochs_run": len(history), "seconds": round(seconds, 1),
+                     "images_per_s": round(dm.train_size * len(history) / max(seconds, 1e-9), 1),
+                     "best_epoch": int(np.argmax([r.get("val_acc", -1) for r in history]))
+                     if history else None},
+        "pretrain": pre,
+    }  # fmt: skip
+    for role in ("val", "test"):
+        idx = parts.get(role)
+        if idx is not None and len(idx):
+            probs = predict_arrays(model, data.X[idx])
+            metrics[role] = compute_metrics(data.y[idx], probs.argmax(1), data.labels)
+    checkpoint = run_dir / "model.pt"
+    if trainer.is_global_zero:
+        meta = ModelMeta(
+            name=cfg.model.name, labels=data.labels, img_size=data.img_size, in_chans=1,
+            preprocessing={"gray": True, "scale": 1 / 255, "margin": cfg.data.margin,
+                           "align": cfg.data.align, "detector": data.manifest.get("detector")},
+            config=to_dict(cfg), metrics={k: metrics.get(k) for k in ("val", "test")},
+        )  # fmt: skip
+        save_model(checkpoint, model, meta)
+        _write_history(history, run_dir / "history.csv")
+        plot_history(history, run_dir / "curves.png", title=f"{cfg.model.name}: phase 2")
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return RunResult(run_dir, checkpoint, history, metrics)
