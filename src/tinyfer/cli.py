@@ -149,20 +149,22 @@ ResumeOpt = Annotated[
 
 
 def _train_config(config: Path, overrides, devices, num_nodes, strategy):
-    import lightning  # noqa: F401  (its import installs handlers that would print twice)
-
+    """The config with its overrides, checked before anything heavy is imported."""
     from .config import TrainConfig
-
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logger = logging.getLogger(name)
-        logger.handlers.clear()
-        logger.setLevel(logging.WARNING)
 
     overrides = list(overrides or [])
     for key, value in (("devices", devices), ("num_nodes", num_nodes), ("strategy", strategy)):
         if value is not None:
             overrides.append(f"trainer.{key}={value}")
-    return TrainConfig.from_yaml(config, overrides)
+    cfg = TrainConfig.from_yaml(config, overrides)
+
+    import lightning  # noqa: F401  (its import installs handlers that would print twice)
+
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.setLevel(logging.WARNING)
+    return cfg
 
 
 DevicesOpt = Annotated[str | None, typer.Option(help="Lightning devices (e.g. 2, auto).")]

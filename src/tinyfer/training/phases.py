@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,19 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _is_rank_zero() -> bool:
+    """False in the extra processes a DDP launch starts (they re-run the same command)."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
 def _start_run(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
     """Write config.yaml; on resume, refuse a config that differs in what it trains."""
     import yaml
 
+    if not _is_rank_zero():
+        return  # rank 0 checked and wrote it before it launched this process
     saved = run_dir / "config.yaml"
     if saved.is_file():
         if not resume:
@@ -90,32 +100,49 @@ def _trainer(cfg: TrainConfig, run_dir: Path, phase: str, epochs: int, monitor: 
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     t = cfg.trainer
-    best = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints" / phase, filename="best", monitor=monitor, mode=mode,
-        save_last=True,
-    )  # fmt: skip
-    callbacks = [best, LearningRateMonitor("epoch")]
+    # Saved at train-epoch end, after validation, so a checkpoint holds a finished epoch.
+    # "last" is its own callback: Lightning's save_last skips epochs that did not improve.
+    folder = run_dir / "checkpoints" / phase
+    best = ModelCheckpoint(folder, "best", monitor, mode=mode, save_on_train_epoch_end=True,
+                           enable_version_counter=False)  # fmt: skip
+    last = ModelCheckpoint(folder, "last", save_on_train_epoch_end=True,
+                           enable_version_counter=False)  # fmt: skip
+    callbacks = [best, last, LearningRateMonitor("epoch")]
     if patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
     if t.progress:
         callbacks.append(RichProgressBar())
-    loggers = [CSVLogger(run_dir, name="logs", version=phase)]
+    # A resumed run logs to a new version folder: Lightning's CSV logger would overwrite the
+    # old one, and read_history merges them.
+    loggers = [CSVLogger(run_dir, name="logs", version=_log_version(run_dir, phase))]
     if t.tensorboard:
         loggers.append(TensorBoardLogger(run_dir, name="tensorboard", version=phase))
     trainer = L.Trainer(
         max_epochs=epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=t.precision, callbacks=callbacks, logger=loggers,
-        enable_progress_bar=t.progress, enable_model_summary=False, log_every_n_steps=10,
+        enable_progress_bar=t.progress, enable_model_summary=False, log_every_n_steps=1,
         default_root_dir=run_dir,
     )  # fmt: skip
     return trainer, best
+
+
+#: Lightning warnings that say nothing to a tinyfer user (the batch hook is on the module on
+#: purpose; a resumed run's checkpoint folder is of course not empty).
+_QUIET = (
+    r".*treespec, LeafSpec.*",
+    r"You have overridden `on_after_batch_transfer`.*",
+    r"Checkpoint directory .* exists and is not empty.*",
+)
 
 
 def _fit(trainer, module, dm, last: Path, resume: bool) -> None:
     ckpt = str(last) if resume and last.is_file() else None
     if ckpt:
         log.info("resuming from %s", ckpt)
-    trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+    with warnings.catch_warnings():
+        for pattern in _QUIET:
+            warnings.filterwarnings("ignore", message=pattern)
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
     if trainer.interrupted:
         raise TinyferError(f"training interrupted; the last good checkpoint is {last}. "
                            "Continue with --resume.")  # fmt: skip
@@ -128,21 +155,38 @@ def _best_weights(best_path: str, prefix: str) -> dict:
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
-def read_history(metrics_csv: Path) -> list[dict[str, Any]]:
-    """One row per epoch from Lightning's CSV log (which writes train and val rows apart)."""
-    if not metrics_csv.is_file():
-        return []
-    rows: dict[int, dict[str, Any]] = {}
-    with metrics_csv.open() as f:
-        for row in csv.DictReader(f):
-            if not row.get("epoch"):
-                continue
-            epoch = int(float(row["epoch"]))
-            merged = rows.setdefault(epoch, {"epoch": epoch})
-            for k, v in row.items():
-                if v not in ("", None) and k not in ("epoch", "step"):
-                    merged[k if not k.startswith("lr-") else "lr"] = float(v)
-    return [rows[e] for e in sorted(rows)]
+def _log_dirs(run_dir: Path, phase: str) -> list[Path]:
+    """The phase's log folders in the order they were written: phase, phase-2, phase-3, ..."""
+    found = [p for p in (run_dir / "logs").glob(f"{phase}*") if p.is_dir()]
+    found = [p for p in found if p.name == phase or p.name[len(phase) + 1 :].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[len(phase) + 1 :] or 1))
+
+
+def _log_version(run_dir: Path, phase: str) -> str:
+    n = len(_log_dirs(run_dir, phase))
+    return phase if n == 0 else f"{phase}-{n + 1}"
+
+
+def read_history(run_dir: Path, phase: str) -> list[dict[str, Any]]:
+    """One row per epoch from Lightning's CSV logs of a phase (it writes train and val rows
+    apart); after a resume, the later log's rows replace those of the epoch it re-ran."""
+    epochs: dict[int, dict[str, Any]] = {}
+    for folder in _log_dirs(run_dir, phase):
+        metrics_csv = folder / "metrics.csv"
+        if not metrics_csv.is_file():
+            continue
+        rows: dict[int, dict[str, Any]] = {}
+        with metrics_csv.open() as f:
+            for row in csv.DictReader(f):
+                if not row.get("epoch"):
+                    continue
+                epoch = int(float(row["epoch"]))
+                merged = rows.setdefault(epoch, {"epoch": epoch})
+                for k, v in row.items():
+                    if v not in ("", None) and k not in ("epoch", "step"):
+                        merged[k if not k.startswith("lr-") else "lr"] = float(v)
+        epochs.update(rows)
+    return [epochs[e] for e in sorted(epochs)]
 
 
 def _write_history(rows: list[dict], path: Path) -> None:
@@ -211,7 +255,7 @@ def _run_pretrain(cfg: TrainConfig, model, dm, data: Prepared, parts, run_dir: P
     _fit(trainer, module, dm, run_dir / "checkpoints" / "pretrain" / "last.ckpt", resume)
     seconds = time.perf_counter() - start
     module.load_state_dict(_best_weights(best.best_model_path, ""))
-    history = read_history(run_dir / "logs" / "pretrain" / "metrics.csv")
+    history = read_history(run_dir, "pretrain")
     summary = {
         "epochs_run": len(history),
         "best_val_loss": float(best.best_model_score)
@@ -272,8 +316,8 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, *, resume: bool =
 
     pre = None
     if cfg.classify.init == "autoencoder":
+        # Phase 1 trains model.encoder itself and leaves its best weights in it.
         pre = _run_pretrain(cfg, model, dm, data, parts, run_dir, resume)
-        load_encoder_into(model.encoder, run_dir / "encoder.pt")
 
     c = cfg.classify
     weights = None
@@ -288,7 +332,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, *, resume: bool =
     seconds = time.perf_counter() - start
     model.load_state_dict(_best_weights(best.best_model_path, "model."))
     model.to(memory_format=torch.contiguous_format).eval()
-    history = read_history(run_dir / "logs" / "classify" / "metrics.csv")
+    history = read_history(run_dir, "classify")
 
     metrics: dict[str, Any] = {
         "model": cfg.model.name,
@@ -297,6 +341,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, *, resume: bool =
         "split_sizes": {k: len(v) for k, v in parts.items()},
         "train_size_after_expansion": dm.train_size,
         "command": " ".join(sys.argv),
+        "world_size": trainer.world_size,
         "classify": {"epochs_run": len(history), "seconds": round(seconds, 1),
                      "images_per_s": round(dm.train_size * len(history) / max(seconds, 1e-9), 1),
                      "best_epoch": int(np.argmax([r.get("val_acc", -1) for r in history]))

@@ -1,0 +1,51 @@
+import pytest
+
+from tinyfer.config import TrainConfig, apply_override, from_dict
+from tinyfer.errors import ConfigError
+
+
+def test_yaml_with_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  name: base\nclassify:\n  epochs: 3\n")
+    overrides = ["classify.epochs=7", "augment.hflip=false", "trainer.devices=2",
+                 "data.labels=[happy, sad]"]  # fmt: skip
+    cfg = TrainConfig.from_yaml(path, overrides)
+    assert cfg.model.name == "base" and cfg.classify.epochs == 7
+    assert cfg.augment.hflip is False and cfg.trainer.devices == 2
+    assert cfg.data.labels == ["happy", "sad"]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"clasify": {}}, "unknown key.*clasify.*valid keys: data, model"),
+        ({"classify": {"epoch": 3}}, "classify.epoch; valid keys in classify: init, epochs"),
+        ({"classify": {"epochs": "ten"}}, "classify.epochs: expected a whole number"),
+        ({"classify": {"init": "imagenet"}}, "classify.init: 'imagenet' is not allowed"),
+        ({"augment": {"hflip": "yes"}}, "augment.hflip: expected true or false"),
+        ({"model": "tiny"}, "model: expected a mapping"),
+    ],
+)
+def test_bad_configs_name_the_key(data, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(TrainConfig, data)
+
+
+def test_bad_files_and_overrides(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        TrainConfig.from_yaml(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        TrainConfig.from_yaml(bad)
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_override({}, "classify.epochs")
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    assert {p.stem for p in configs} >= {"demo", "mug", "fer2013", "ckplus"}
+    for path in configs:
+        TrainConfig.from_yaml(path)

@@ -1,0 +1,177 @@
+"""The two phases on the small synthetic set: a few epochs each, seconds per test."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from tinyfer.checkpoint import load_model
+from tinyfer.config import TrainConfig, from_dict, to_dict
+from tinyfer.errors import ConfigError, SplitError, TinyferError
+from tinyfer.training.phases import pretrain, train
+
+
+def _cfg(synth_prepared, tmp_path, **sections) -> TrainConfig:
+    # The data section equals synth_prepared's, so its cache is re-used: no test re-detects faces.
+    base = {
+        "data": {"path": str(synth_prepared.manifest["root"])},
+        "model": {"name": "tiny"},
+        "augment": {"offline_copies": 0},
+        "pretrain": {"epochs": 2},
+        "classify": {"epochs": 2, "patience": 0, "lr": 0.005},
+        "split": {"test_fraction": 0.2, "val_fraction": 0.2},
+        "trainer": {"batch_size": 32, "progress": False, "accelerator": "cpu", "devices": 1},
+        "prepared_dir": str(os.path.dirname(synth_prepared.file)),
+    }
+    for key, value in sections.items():
+        base.setdefault(key, {}).update(value)
+    return from_dict(TrainConfig, base)
+
+
+def _history(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_phase1_loss_falls(synth_prepared, tmp_path):
+    cfg = _cfg(synth_prepared, tmp_path, pretrain={"epochs": 4})
+    encoder = pretrain(cfg, tmp_path / "run")
+    assert encoder.is_file() and (tmp_path / "run" / "reconstructions.png").is_file()
+    rows = _history(tmp_path / "run" / "pretrain_history.csv")
+    assert len(rows) == 4
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
+
+
+def _encoder_state(path):
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_autoencoder_init_really_loads_the_phase1_encoder(synth_prepared, tmp_path):
+    # Frozen for the whole of phase 2, the encoder must end exactly as phase 1 left it.
+    cfg = _cfg(synth_prepared, tmp_path, classify={"freeze_epochs": 2})
+    result = train(cfg, tmp_path / "ae")
+    model, meta = load_model(result.checkpoint)
+    saved = _encoder_state(tmp_path / "ae" / "encoder.pt")
+    for key, value in model.encoder.state_dict().items():
+        assert torch.equal(value, saved[key]), key
+    assert meta.labels == tuple(result.metrics["labels"])
+    # The random-init run has no phase 1 and a different encoder.
+    rnd = train(_cfg(synth_prepared, tmp_path, classify={"init": "random"}), tmp_path / "rnd")
+    assert not (tmp_path / "rnd" / "encoder.pt").exists()
+    other, _ = load_model(rnd.checkpoint)
+    first = next(iter(saved))
+    assert not torch.equal(other.encoder.state_dict()[first], saved[first])
+
+
+def test_run_directory_has_everything(synth_prepared, tmp_path):
+    result = train(_cfg(synth_prepared, tmp_path, augment={"offline_copies": 1}), tmp_path / "run")
+    run = result.run_dir
+    for name in ("config.yaml", "model.pt", "metrics.json", "history.csv", "curves.png",
+                 "encoder.pt", "reconstructions.png", "pretrain_history.csv"):  # fmt: skip
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["train_size_after_expansion"] == 2 * metrics["split_sizes"]["train"]
+    assert 0 <= metrics["test"]["accuracy"] <= 1 and metrics["test"]["n"] > 0
+    assert sum(map(sum, metrics["test"]["confusion"])) == metrics["test"]["n"]
+    assert TrainConfig.from_yaml(run / "config.yaml") == result_cfg(run)
+    assert len(result.history) == 2
+
+
+def result_cfg(run):
+    return from_dict(TrainConfig, yaml.safe_load((run / "config.yaml").read_text()))
+
+
+def test_resume_continues_from_the_saved_epoch(synth_prepared, tmp_path):
+    cfg = _cfg(synth_prepared, tmp_path)
+    first = train(cfg, tmp_path / "run")
+    before = _history(tmp_path / "run" / "history.csv")
+    pre_mtime = os.stat(tmp_path / "run" / "encoder.pt").st_mtime_ns
+    longer = _cfg(synth_prepared, tmp_path, classify={"epochs": 4})
+    again = train(longer, tmp_path / "run", resume=True)
+    after = _history(tmp_path / "run" / "history.csv")
+    assert [r["epoch"] for r in after] == ["0", "1", "2", "3"]
+    assert after[:2] == before  # the first two epochs were not run again
+    assert os.stat(tmp_path / "run" / "encoder.pt").st_mtime_ns == pre_mtime  # nor phase 1
+    assert again.metrics["classify"]["epochs_run"] == 4 and first.checkpoint == again.checkpoint
+
+
+def test_resume_with_another_model_is_refused(synth_prepared, tmp_path):
+    train(
+        _cfg(synth_prepared, tmp_path, classify={"init": "random", "epochs": 1}), tmp_path / "run"
+    )
+    other = _cfg(synth_prepared, tmp_path, model={"name": "small"}, classify={"init": "random"})
+    with pytest.raises(ConfigError, match="model.name: 'tiny' -> 'small'"):
+        train(other, tmp_path / "run", resume=True)
+    with pytest.raises(TinyferError, match="already holds a run"):
+        train(other, tmp_path / "run")
+
+
+def test_single_class_data_is_refused(synth_prepared, tmp_path):
+    cfg = _cfg(synth_prepared, tmp_path, data={"labels": ["happiness"]})
+    with pytest.raises(SplitError, match="single class"):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def _write_cfg(tmp_path, cfg: TrainConfig):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(to_dict(cfg)))
+    return path
+
+
+def _tinyfer(*args):
+    return [sys.executable, "-m", "tinyfer", *map(str, args)]
+
+
+def test_cli_rejects_a_bad_config_before_any_work(synth_prepared, tmp_path):
+    cfg = _write_cfg(tmp_path, _cfg(synth_prepared, tmp_path))
+    out = subprocess.run(_tinyfer("train", cfg, "--set", "classify.epoch=3", "--out",
+                                  tmp_path / "run"), capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 2 and "classify.epoch" in out.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_killed_training_leaves_a_good_checkpoint_and_resumes(synth_prepared, tmp_path):
+    cfg = _cfg(synth_prepared, tmp_path, classify={"init": "random", "epochs": 30})
+    path = _write_cfg(tmp_path, cfg)
+    run = tmp_path / "run"
+    last = run / "checkpoints" / "classify" / "last.ckpt"
+    proc = subprocess.Popen(_tinyfer("train", path, "--out", run), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert last.exists(), "a checkpoint was written before the kill"
+    epoch = torch.load(last, weights_only=False, map_location="cpu")["epoch"]
+    assert not list(run.rglob("*.tmp"))
+    out = subprocess.run(_tinyfer("train", path, "--out", run, "--resume", "--set",
+                                  "classify.epochs=" + str(epoch + 2)),
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    history = _history(run / "history.csv")
+    assert len(history) == epoch + 2
+
+
+def test_ddp_on_two_cpu_processes(synth_prepared, tmp_path):
+    cfg = _cfg(synth_prepared, tmp_path, classify={"init": "random", "epochs": 2})
+    path = _write_cfg(tmp_path, cfg)
+    out = subprocess.run(
+        _tinyfer("train", path, "--out", tmp_path / "ddp", "--devices", "2", "--strategy",
+                 "ddp"), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert metrics["world_size"] == 2  # two processes (gloo on the CPU)
+    assert metrics["classify"]["epochs_run"] == 2 and np.isfinite(metrics["test"]["accuracy"])
