@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,6 +85,15 @@ def test_run_directory_has_everything(synth_prepared, tmp_path):
     assert sum(map(sum, metrics["test"]["confusion"])) == metrics["test"]["n"]
     assert TrainConfig.from_yaml(run / "config.yaml") == result_cfg(run)
     assert len(result.history) == 2
+    # The benchmark summary script runs on it (writing to tmp, not the repository).
+    script = Path(__file__).parents[1] / "benchmarks" / "train_summary.py"
+    env = {**os.environ, "TINYFER_BENCH_RESULTS": str(tmp_path / "results")}
+    done = subprocess.run([sys.executable, script, run, "tiny-run"], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "results" / "tiny-run.json").read_text())
+    assert summary["parameters"] == metrics["parameters"]
+    assert summary["test"]["accuracy"] == metrics["test"]["accuracy"]
 
 
 def result_cfg(run):

@@ -26,9 +26,13 @@ class AugmentConfig:
     @property
     def any_transform(self) -> bool:
         return bool(
-            self.brightness or self.contrast or self.zoom or self.rotation or self.translation
+            self.brightness
+            or self.contrast
+            or self.zoom
+            or self.rotation
+            or self.translation
             or self.hflip
-        )  # fmt: skip
+        )
 
 
 def build_augmenter(cfg: AugmentConfig):

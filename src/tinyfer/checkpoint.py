@@ -102,10 +102,14 @@ def save_encoder(path: str | Path, encoder) -> Path:
     from dataclasses import asdict
 
     return atomic_torch_save(
-        {"format": "tinyfer-encoder", "spec": asdict(encoder.spec), "in_chans": encoder.in_chans,
-         "state_dict": encoder.state_dict()},
+        {
+            "format": "tinyfer-encoder",
+            "spec": asdict(encoder.spec),
+            "in_chans": encoder.in_chans,
+            "state_dict": encoder.state_dict(),
+        },
         path,
-    )  # fmt: skip
+    )
 
 
 def load_encoder_into(encoder, path: str | Path) -> None:

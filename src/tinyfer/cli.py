@@ -107,11 +107,22 @@ def data_prepare(
     from .report_text import print_prepared
 
     def work():
-        cfg = from_dict(DataConfig, dict(
-            path=str(path), format=format, frames=frames, n_frames=n_frames,
-            detector=detector, min_face=min_face, img_size=img_size, margin=margin,
-            align=align, subject_regex=subject_regex, skip_unknown=skip_unknown,
-        ))  # fmt: skip
+        cfg = from_dict(
+            DataConfig,
+            dict(
+                path=str(path),
+                format=format,
+                frames=frames,
+                n_frames=n_frames,
+                detector=detector,
+                min_face=min_face,
+                img_size=img_size,
+                margin=margin,
+                align=align,
+                subject_regex=subject_regex,
+                skip_unknown=skip_unknown,
+            ),
+        )
         return prepare(cfg, out, workers=workers, force=force)
 
     print_prepared(_run(work))
@@ -234,6 +245,35 @@ def models_cmd():
     table = Table("model", "parameters", "decoder parameters", "description")
     for name in list_models():
         m = create_model(name)
-        table.add_row(name, f"{count_parameters(m):,}", f"{count_parameters(m.make_decoder()):,}",
-                      model_info(name).description)  # fmt: skip
+        table.add_row(
+            name,
+            f"{count_parameters(m):,}",
+            f"{count_parameters(m.make_decoder()):,}",
+            model_info(name).description,
+        )
     Console().print(table)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: Annotated[Path, typer.Argument(help="Run directory or model.pt.")],
+    data: Annotated[Path, typer.Argument(help="Dataset folder, fer2013.csv or prepared .npz.")],
+    format: FormatOpt = "auto",
+    split: Annotated[
+        str, typer.Option(help="The dataset's split to use (e.g. PrivateTest), or all.")
+    ] = "all",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the results.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+):
+    """Accuracy, balanced accuracy, macro-F1, per-class scores, confusion matrix, mistakes."""
+    from .evaluation.evaluate import evaluate
+    from .report_text import print_evaluation
+
+    result, out_dir = _run(
+        lambda: evaluate(model, data, format=format, split=split, out_dir=out, progress=not as_json)
+    )
+    if as_json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_evaluation(result, out_dir)

@@ -75,3 +75,21 @@ def print_prepared(prepared: Prepared) -> None:
 
     _problem_lines(console, [Problem(**p) for p in m["problems"]], "problems")
     console.print(f"arrays: {prepared.file}")
+
+
+def print_evaluation(result, out_dir) -> None:
+    console = Console()
+    m = result.metrics
+    console.print(
+        f"n={m['n']}: accuracy {m['accuracy']:.4f}, balanced accuracy "
+        f"{m['balanced_accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"
+    )
+    table = Table("class", "precision", "recall", "F1", "support")
+    for name, r in m["per_class"].items():
+        table.add_row(
+            name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", str(r["support"])
+        )
+    console.print(table)
+    if result.excluded:
+        console.print(f"left out (classes the model does not know): {result.excluded}")
+    console.print(f"results: {out_dir} (metrics.json, confusion.png, misclassified.png)")

@@ -22,9 +22,11 @@ def plot_history(rows: Sequence[dict], path: str | Path, title: str = "") -> Pat
     plt = _plt()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
     for key, ax, label in [
-        ("train_loss", ax_loss, "train"), ("val_loss", ax_loss, "validation"),
-        ("train_acc", ax_acc, "train"), ("val_acc", ax_acc, "validation"),
-    ]:  # fmt: skip
+        ("train_loss", ax_loss, "train"),
+        ("val_loss", ax_loss, "validation"),
+        ("train_acc", ax_acc, "train"),
+        ("val_acc", ax_acc, "validation"),
+    ]:
         points = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None]
         if points:
             ax.plot(*zip(*points), marker="o", markersize=3, label=label)
@@ -54,6 +56,76 @@ def plot_reconstructions(
             axes[row, i].axis("off")
     axes[0, 0].set_title("input", fontsize=9, loc="left")
     axes[1, 0].set_title("reconstruction", fontsize=9, loc="left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_confusion(
+    confusion: np.ndarray, labels: Sequence[str], path: str | Path, title: str = ""
+) -> Path:
+    """Counts (left) and row-normalised rates (right): rows are true classes."""
+    plt = _plt()
+    confusion = np.asarray(confusion)
+    rows = confusion.sum(1, keepdims=True)
+    rates = np.divide(confusion, rows, out=np.zeros(confusion.shape), where=rows > 0)
+    n = len(labels)
+    side = 1.0 + 0.55 * n
+    fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1.5, side + 0.6))
+    for ax, values, fmt, name in (
+        (axes[0], confusion, "d", "counts"),
+        (axes[1], rates, ".2f", "row-normalised"),
+    ):
+        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        for i in range(n):
+            for j in range(n):
+                text = format(values[i, j], fmt)
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if rates[i, j] > 0.55 else "black",
+                )
+        ax.set_xticks(range(n), labels, rotation=45, ha="right")
+        ax.set_yticks(range(n), labels)
+        ax.set(xlabel="predicted", ylabel="true", title=name)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_misclassified(
+    faces: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    probs: np.ndarray,
+    labels: Sequence[str],
+    path: str | Path,
+    n: int = 32,
+) -> Path:
+    """A grid of misclassified faces, most confident mistakes first: true -> predicted (p)."""
+    plt = _plt()
+    order = np.argsort(-probs[np.arange(len(y_pred)), y_pred])[:n] if len(y_pred) else []
+    cols = 8
+    rows = max(1, -(-len(order) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.35, rows * 1.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, order):
+        ax.imshow(faces[i], cmap="gray", vmin=0, vmax=255)
+        ax.set_title(
+            f"{labels[y_true[i]]}\n-> {labels[y_pred[i]]} {probs[i, y_pred[i]]:.2f}",
+            fontsize=7,
+        )
+    if not len(order):
+        axes[0, 0].text(0, 0.5, "no misclassified samples", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

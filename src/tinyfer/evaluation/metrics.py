@@ -32,13 +32,18 @@ def compute_metrics(
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
         # Macro-F1 over the classes the data holds: an absent class is not a zero.
-        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro",
-                                   zero_division=0)),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
+        ),
         "per_class": {
-            name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                   "support": int(s[i])}
+            name: {
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f[i]),
+                "support": int(s[i]),
+            }
             for i, name in enumerate(labels)
         },
         "labels": list(labels),
         "confusion": confusion_matrix(y_true, y_pred, labels=idx).tolist(),
-    }  # fmt: skip
+    }

@@ -77,6 +77,7 @@ class UpBlock(nn.Sequential):
 
     def __init__(self, c_in: int, c_out: int):
         super().__init__(
-            nn.Upsample(scale_factor=2, mode="nearest"), *conv_bn(c_in, c_out),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            *conv_bn(c_in, c_out),
             nn.ReLU(inplace=True),
-        )  # fmt: skip
+        )

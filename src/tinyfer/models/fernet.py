@@ -86,9 +86,11 @@ class FerNet(nn.Module):
         self.img_size, self.dropout = img_size, dropout
         self.encoder = Encoder(spec, in_chans)
         self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(dropout),
             nn.Linear(self.encoder.out_channels, num_classes),
-        )  # fmt: skip
+        )
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.encoder(x)
@@ -98,6 +100,20 @@ class FerNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:  # (B, 1, H, W) -> (B, num_classes)
         return self.forward_head(self.forward_features(x))
+
+    @torch.no_grad()
+    def predict_proba(self, faces, batch: int = 256):
+        """Class probabilities ``(N, num_classes)`` for faces ``(N, H, W)`` uint8 (numpy)."""
+        import numpy as np
+
+        self.eval()
+        out = [
+            torch.softmax(
+                self(torch.from_numpy(faces[i : i + batch]).float().div_(255)[:, None]), 1
+            )
+            for i in range(0, len(faces), batch)
+        ]
+        return torch.cat(out).numpy() if out else np.zeros((0, self.num_classes), np.float32)
 
     def make_decoder(self) -> Decoder:
         return Decoder(self.spec, self.in_chans)

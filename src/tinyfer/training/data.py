@@ -63,9 +63,13 @@ class FaceDataModule(L.LightningDataModule):
 
     def _loader(self, role: str, shuffle: bool = False, sampler=None) -> DataLoader:
         return DataLoader(
-            self._sets[role], batch_size=self.batch_size, shuffle=shuffle, sampler=sampler,
-            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-        )  # fmt: skip
+            self._sets[role],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         if self.balance != "sampler":

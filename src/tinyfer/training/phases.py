@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import resource
 import sys
 import time
 import warnings
@@ -25,8 +26,13 @@ from ..splits import make_split
 log = logging.getLogger(__name__)
 
 #: Config keys that may change when resuming: how long and on what hardware, not what.
-RESUMABLE_CHANGES = ("pretrain.epochs", "pretrain.patience", "classify.epochs",
-                     "classify.patience", "trainer.")  # fmt: skip
+RESUMABLE_CHANGES = (
+    "pretrain.epochs",
+    "pretrain.patience",
+    "classify.epochs",
+    "classify.patience",
+    "trainer.",
+)
 
 
 @dataclass(frozen=True)
@@ -88,8 +94,9 @@ def _start_run(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
     tmp.replace(saved)
 
 
-def _trainer(cfg: TrainConfig, run_dir: Path, phase: str, epochs: int, monitor: str, mode: str,
-             patience: int):  # fmt: skip
+def _trainer(
+    cfg: TrainConfig, run_dir: Path, phase: str, epochs: int, monitor: str, mode: str, patience: int
+):
     import lightning as L
     from lightning.pytorch.callbacks import (
         EarlyStopping,
@@ -103,10 +110,17 @@ def _trainer(cfg: TrainConfig, run_dir: Path, phase: str, epochs: int, monitor: 
     # Saved at train-epoch end, after validation, so a checkpoint holds a finished epoch.
     # "last" is its own callback: Lightning's save_last skips epochs that did not improve.
     folder = run_dir / "checkpoints" / phase
-    best = ModelCheckpoint(folder, "best", monitor, mode=mode, save_on_train_epoch_end=True,
-                           enable_version_counter=False)  # fmt: skip
-    last = ModelCheckpoint(folder, "last", save_on_train_epoch_end=True,
-                           enable_version_counter=False)  # fmt: skip
+    best = ModelCheckpoint(
+        folder,
+        "best",
+        monitor,
+        mode=mode,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
+    last = ModelCheckpoint(
+        folder, "last", save_on_train_epoch_end=True, enable_version_counter=False
+    )
     callbacks = [best, last, LearningRateMonitor("epoch")]
     if patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
@@ -118,11 +132,19 @@ def _trainer(cfg: TrainConfig, run_dir: Path, phase: str, epochs: int, monitor: 
     if t.tensorboard:
         loggers.append(TensorBoardLogger(run_dir, name="tensorboard", version=phase))
     trainer = L.Trainer(
-        max_epochs=epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
-        strategy=t.strategy, precision=t.precision, callbacks=callbacks, logger=loggers,
-        enable_progress_bar=t.progress, enable_model_summary=False, log_every_n_steps=1,
+        max_epochs=epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=t.precision,
+        callbacks=callbacks,
+        logger=loggers,
+        enable_progress_bar=t.progress,
+        enable_model_summary=False,
+        log_every_n_steps=1,
         default_root_dir=run_dir,
-    )  # fmt: skip
+    )
     return trainer, best
 
 
@@ -144,8 +166,9 @@ def _fit(trainer, module, dm, last: Path, resume: bool) -> None:
             warnings.filterwarnings("ignore", message=pattern)
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
     if trainer.interrupted:
-        raise TinyferError(f"training interrupted; the last good checkpoint is {last}. "
-                           "Continue with --resume.")  # fmt: skip
+        raise TinyferError(
+            f"training interrupted; the last good checkpoint is {last}. Continue with --resume."
+        )
 
 
 def _best_weights(best_path: str, prefix: str) -> dict:
@@ -197,19 +220,6 @@ def _write_history(rows: list[dict], path: Path) -> None:
         writer.writerows(rows)
 
 
-def predict_arrays(model, X: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Class probabilities ``(N, C)`` for faces ``X (N, H, W) uint8``."""
-    import torch
-
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(X), batch):
-            x = torch.from_numpy(X[start : start + batch]).float().div_(255).unsqueeze(1)
-            out.append(torch.softmax(model(x), 1).numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.num_classes), np.float32)
-
-
 def load_data(cfg: TrainConfig) -> Prepared:
     return prepare(cfg.data, cfg.prepared_dir, progress=cfg.trainer.progress)
 
@@ -221,20 +231,29 @@ def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
 
     data = data if data is not None else load_data(cfg)
     if parts is None:
-        parts = make_split(data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed,
-                           labels=data.labels)  # fmt: skip
+        parts = make_split(
+            data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed, labels=data.labels
+        )
     dm = FaceDataModule(
-        data.X, data.y, parts, augment=cfg.augment, batch_size=cfg.trainer.batch_size,
-        num_workers=cfg.trainer.num_workers, balance=cfg.classify.class_balance, seed=cfg.seed,
-    )  # fmt: skip
-    model = create_model(cfg.model.name, len(data.labels), img_size=data.img_size,
-                         dropout=cfg.model.dropout)  # fmt: skip
+        data.X,
+        data.y,
+        parts,
+        augment=cfg.augment,
+        batch_size=cfg.trainer.batch_size,
+        num_workers=cfg.trainer.num_workers,
+        balance=cfg.classify.class_balance,
+        seed=cfg.seed,
+    )
+    model = create_model(
+        cfg.model.name, len(data.labels), img_size=data.img_size, dropout=cfg.model.dropout
+    )
     assert isinstance(cfg.augment, AugmentConfig)
     return data, parts, dm, model
 
 
-def _run_pretrain(cfg: TrainConfig, model, dm, data: Prepared, parts, run_dir: Path,
-                  resume: bool) -> dict[str, Any]:  # fmt: skip
+def _run_pretrain(
+    cfg: TrainConfig, model, dm, data: Prepared, parts, run_dir: Path, resume: bool
+) -> dict[str, Any]:
     """Phase 1; leaves encoder.pt, pretrain_history.csv and reconstructions.png."""
     import torch
 
@@ -248,8 +267,9 @@ def _run_pretrain(cfg: TrainConfig, model, dm, data: Prepared, parts, run_dir: P
         load_encoder_into(model.encoder, encoder_file)
         return json.loads(summary_file.read_text())
     p = cfg.pretrain
-    module = AutoencoderModule(model.encoder, model.make_decoder(), p, cfg.augment,
-                               cfg.trainer.channels_last)  # fmt: skip
+    module = AutoencoderModule(
+        model.encoder, model.make_decoder(), p, cfg.augment, cfg.trainer.channels_last
+    )
     trainer, best = _trainer(cfg, run_dir, "pretrain", p.epochs, "val_loss", "min", p.patience)
     start = time.perf_counter()
     _fit(trainer, module, dm, run_dir / "checkpoints" / "pretrain" / "last.ckpt", resume)
@@ -279,8 +299,14 @@ def _run_pretrain(cfg: TrainConfig, model, dm, data: Prepared, parts, run_dir: P
     return summary
 
 
-def pretrain(cfg: TrainConfig, out_dir: str | Path | None = None, *, resume: bool = False,
-             data: Prepared | None = None, parts: dict | None = None) -> Path:  # fmt: skip
+def pretrain(
+    cfg: TrainConfig,
+    out_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    data: Prepared | None = None,
+    parts: dict | None = None,
+) -> Path:
     """Run phase 1 alone; returns the encoder file."""
     import lightning as L
 
@@ -292,8 +318,14 @@ def pretrain(cfg: TrainConfig, out_dir: str | Path | None = None, *, resume: boo
     return run_dir / "encoder.pt"
 
 
-def train(cfg: TrainConfig, out_dir: str | Path | None = None, *, resume: bool = False,
-          data: Prepared | None = None, parts: dict | None = None) -> RunResult:  # fmt: skip
+def train(
+    cfg: TrainConfig,
+    out_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    data: Prepared | None = None,
+    parts: dict | None = None,
+) -> RunResult:
     """Train one model by ``cfg``: phase 1 if ``classify.init`` is ``autoencoder``, then phase 2.
 
     ``data`` and ``parts`` (index arrays for train/val/test) may be given, as experiments do;
@@ -311,8 +343,12 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, *, resume: bool =
     _start_run(cfg, run_dir, resume)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     data, parts, dm, model = _setup(cfg, data, parts)
-    log.info("model %s: %d parameters; train/val/test: %s", cfg.model.name,
-             count_parameters(model), {k: len(v) for k, v in parts.items()})  # fmt: skip
+    log.info(
+        "model %s: %d parameters; train/val/test: %s",
+        cfg.model.name,
+        count_parameters(model),
+        {k: len(v) for k, v in parts.items()},
+    )
 
     pre = None
     if cfg.classify.init == "autoencoder":
@@ -323,8 +359,9 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, *, resume: bool =
     weights = None
     if c.class_balance == "weights":
         counts = dm.class_counts(len(data.labels)).astype(np.float64)
-        weights = torch.tensor(counts.sum() / (len(counts) * np.maximum(counts, 1)),
-                               dtype=torch.float32)  # fmt: skip
+        weights = torch.tensor(
+            counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32
+        )
     module = ClassifierModule(model, c, cfg.augment, weights, cfg.trainer.channels_last)
     trainer, best = _trainer(cfg, run_dir, "classify", c.epochs, "val_acc", "max", c.patience)
     start = time.perf_counter()
@@ -342,25 +379,39 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, *, resume: bool =
         "train_size_after_expansion": dm.train_size,
         "command": " ".join(sys.argv),
         "world_size": trainer.world_size,
-        "classify": {"epochs_run": len(history), "seconds": round(seconds, 1),
-                     "images_per_s": round(dm.train_size * len(history) / max(seconds, 1e-9), 1),
-                     "best_epoch": int(np.argmax([r.get("val_acc", -1) for r in history]))
-                     if history else None},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "classify": {
+            "epochs_run": len(history),
+            "seconds": round(seconds, 1),
+            "images_per_s": round(dm.train_size * len(history) / max(seconds, 1e-9), 1),
+            "best_epoch": int(np.argmax([r.get("val_acc", -1) for r in history]))
+            if history
+            else None,
+        },
         "pretrain": pre,
-    }  # fmt: skip
+    }
     for role in ("val", "test"):
         idx = parts.get(role)
         if idx is not None and len(idx):
-            probs = predict_arrays(model, data.X[idx])
+            probs = model.predict_proba(data.X[idx])
             metrics[role] = compute_metrics(data.y[idx], probs.argmax(1), data.labels)
     checkpoint = run_dir / "model.pt"
     if trainer.is_global_zero:
         meta = ModelMeta(
-            name=cfg.model.name, labels=data.labels, img_size=data.img_size, in_chans=1,
-            preprocessing={"gray": True, "scale": 1 / 255, "margin": cfg.data.margin,
-                           "align": cfg.data.align, "detector": data.manifest.get("detector")},
-            config=to_dict(cfg), metrics={k: metrics.get(k) for k in ("val", "test")},
-        )  # fmt: skip
+            name=cfg.model.name,
+            labels=data.labels,
+            img_size=data.img_size,
+            in_chans=1,
+            preprocessing={
+                "gray": True,
+                "scale": 1 / 255,
+                "margin": cfg.data.margin,
+                "align": cfg.data.align,
+                "detector": data.manifest.get("detector"),
+            },
+            config=to_dict(cfg),
+            metrics={k: metrics.get(k) for k in ("val", "test")},
+        )
         save_model(checkpoint, model, meta)
         _write_history(history, run_dir / "history.csv")
         plot_history(history, run_dir / "curves.png", title=f"{cfg.model.name}: phase 2")

@@ -1,0 +1,163 @@
+"""Evaluate a trained model on a dataset: labels matched by name, metrics, figures."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..checkpoint import load_model
+from ..config import DataConfig
+from ..errors import TinyferError
+from ..prepare import Prepared, load_prepared, prepare
+from .figures import plot_confusion, plot_misclassified
+from .metrics import compute_metrics
+
+log = logging.getLogger(__name__)
+
+
+def resolve_model_file(path: str | Path) -> Path:
+    """A run directory means its ``model.pt``."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise TinyferError(f"{path}: no model file (give a run directory or a model.pt)")
+    return path
+
+
+@dataclass
+class Evaluation:
+    """Metrics over the samples whose label the model knows, and what was left out."""
+
+    metrics: dict[str, Any]
+    y_true: np.ndarray  # model label indices
+    y_pred: np.ndarray
+    probabilities: np.ndarray
+    kept: np.ndarray  # (N,) bool over the data: the samples evaluated
+    excluded: dict[str, int] = field(default_factory=dict)  # data label unknown to the model
+    model_labels: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.metrics, "excluded_unknown_labels": self.excluded}
+
+
+def evaluate_arrays(model, labels: tuple[str, ...], data: Prepared) -> Evaluation:
+    """Predict ``data`` with ``model`` (anything with ``predict_proba``) whose classes are
+    ``labels``; samples of a class the model does not know are counted and left out."""
+    index = {name: i for i, name in enumerate(labels)}
+    data_labels = np.array(data.labels)[data.y]
+    known = np.array([name in index for name in data_labels], dtype=bool)
+    excluded = {str(k): int(v) for k, v in zip(*np.unique(data_labels[~known], return_counts=True))}
+    if excluded:
+        log.warning(
+            "left out %d samples of classes the model does not know: %s",
+            int((~known).sum()),
+            excluded,
+        )
+    if not known.any():
+        raise TinyferError(
+            f"no sample has a label the model knows (model: {', '.join(labels)}; "
+            f"data: {', '.join(data.labels)})"
+        )
+    y_true = np.array([index[name] for name in data_labels[known]])
+    probs = model.predict_proba(data.X[known])
+    y_pred = probs.argmax(1)
+    return Evaluation(
+        metrics=compute_metrics(y_true, y_pred, labels),
+        y_true=y_true,
+        y_pred=y_pred,
+        probabilities=probs,
+        kept=known,
+        excluded=excluded,
+        model_labels=labels,
+    )
+
+
+def load_eval_data(
+    data: str | Path,
+    *,
+    img_size: int,
+    preprocessing: dict,
+    format: str = "auto",
+    prepared_dir: str | Path = "prepared",
+    progress: bool = True,
+) -> Prepared:
+    """Prepared arrays for evaluation: a ``.npz`` as is (its size must match), or a dataset
+    prepared with the model's own input size and face preprocessing."""
+    path = Path(data)
+    if path.suffix == ".npz":
+        prepared = load_prepared(path)
+        if prepared.img_size != img_size:
+            raise TinyferError(
+                f"{path}: faces are {prepared.img_size}x{prepared.img_size}, the model takes "
+                f"{img_size}x{img_size}; give the dataset folder so it is prepared at that size"
+            )
+        return prepared
+    cfg = DataConfig(
+        path=str(path),
+        format=format,
+        img_size=img_size,
+        margin=preprocessing.get("margin", 0.1),
+        align=preprocessing.get("align", False),
+    )
+    return prepare(cfg, prepared_dir, progress=progress)
+
+
+def select_split(data: Prepared, split: str) -> Prepared:
+    if split == "all":
+        return data
+    names = sorted(set(data.splits.tolist()) - {""})
+    if split not in names:
+        raise TinyferError(f"split {split!r} not in the data; it has: {', '.join(names) or 'none'}")
+    return data.subset(np.flatnonzero(data.splits == split))
+
+
+def evaluate(
+    model_path: str | Path,
+    data: str | Path,
+    *,
+    format: str = "auto",
+    split: str = "all",
+    out_dir: str | Path | None = None,
+    prepared_dir: str | Path = "prepared",
+    progress: bool = True,
+) -> tuple[Evaluation, Path]:
+    """Evaluate a model file (or run directory) on a dataset; writes metrics.json,
+    confusion.png and misclassified.png to ``out_dir``."""
+    model_file = resolve_model_file(model_path)
+    model, meta = load_model(model_file)
+    prepared = load_eval_data(
+        data,
+        img_size=meta.img_size,
+        preprocessing=meta.preprocessing,
+        format=format,
+        prepared_dir=prepared_dir,
+        progress=progress,
+    )
+    prepared = select_split(prepared, split)
+    result = evaluate_arrays(model, meta.labels, prepared)
+    if out_dir is None:
+        out_dir = model_file.parent / f"eval-{Path(data).stem}-{split}"
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = {"model": str(model_file), "data": str(data), "split": split, **result.to_dict()}
+    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
+    title = f"{Path(data).name} ({split}), n={result.metrics['n']}"
+    plot_confusion(
+        np.array(result.metrics["confusion"]), meta.labels, out_dir / "confusion.png", title=title
+    )
+    wrong = np.flatnonzero(result.y_true != result.y_pred)
+    plot_misclassified(
+        prepared.X[result.kept][wrong],
+        result.y_true[wrong],
+        result.y_pred[wrong],
+        result.probabilities[wrong],
+        meta.labels,
+        out_dir / "misclassified.png",
+    )
+    return result, out_dir

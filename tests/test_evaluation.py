@@ -1,0 +1,89 @@
+import json
+
+import numpy as np
+import pytest
+
+from tinyfer.checkpoint import ModelMeta, save_model
+from tinyfer.errors import TinyferError
+from tinyfer.evaluation.evaluate import evaluate, evaluate_arrays
+from tinyfer.evaluation.metrics import compute_metrics
+from tinyfer.models import create_model
+from tinyfer.prepare import Prepared
+
+
+class _Oracle:
+    """Predicts from a lookup of the faces' first pixel: a model whose answers we know."""
+
+    def __init__(self, answers: dict[int, int], n_classes: int):
+        self.answers, self.n = answers, n_classes
+
+    def predict_proba(self, faces):
+        out = np.zeros((len(faces), self.n))
+        out[np.arange(len(faces)), [self.answers[int(f[0, 0])] for f in faces]] = 1
+        return out
+
+
+def _data(labels, y):
+    n = len(y)
+    X = np.zeros((n, 48, 48), np.uint8)
+    X[:, 0, 0] = np.arange(n)
+    empty = np.array([""] * n)
+    return Prepared(
+        X,
+        np.array(y),
+        tuple(labels),
+        empty,
+        empty,
+        np.array([f"f{i}" for i in range(n)]),
+        empty,
+        np.full(n, -1),
+    )
+
+
+def test_metrics_by_hand():
+    m = compute_metrics(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), ["a", "b", "c"])
+    assert m["accuracy"] == 0.75 and m["confusion"] == [[1, 1, 0], [0, 2, 0], [0, 0, 0]]
+    assert m["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
+    assert m["balanced_accuracy"] == pytest.approx(0.75)
+    # c never occurs: the macro-F1 is over a and b only.
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
+
+
+def test_labels_matched_by_name_and_unknown_classes_reported():
+    # Data in CK+'s order with contempt; the model knows FER2013's seven (no contempt).
+    data = _data(["anger", "happiness", "contempt"], [0, 1, 2, 2, 1])
+    model_labels = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+    oracle = _Oracle({0: 0, 1: 3, 4: 6}, 7)  # sample 4 (happiness) predicted neutral
+    result = evaluate_arrays(oracle, model_labels, data)
+    assert result.excluded == {"contempt": 2}
+    assert result.y_true.tolist() == [0, 3, 3]
+    assert result.metrics["n"] == 3 and result.metrics["accuracy"] == pytest.approx(2 / 3)
+    assert result.metrics["confusion"][3][6] == 1
+
+
+def test_no_known_label_is_an_error():
+    with pytest.raises(TinyferError, match="no sample has a label the model knows"):
+        evaluate_arrays(_Oracle({}, 2), ("fear", "sadness"), _data(["contempt"], [0]))
+
+
+def test_evaluate_writes_metrics_and_figures(synth_prepared, tmp_path):
+    model = create_model("tiny", num_classes=len(synth_prepared.labels))
+    meta = ModelMeta("tiny", synth_prepared.labels, 48, 1, {"margin": 0.1})
+    run = tmp_path / "run"
+    save_model(run / "model.pt", model, meta)
+    result, out = evaluate(run, synth_prepared.file, out_dir=tmp_path / "ev", progress=False)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["n"] == len(synth_prepared) == result.metrics["n"]
+    assert (out / "confusion.png").is_file() and (out / "misclassified.png").is_file()
+    assert sum(map(sum, saved["confusion"])) == saved["n"]
+
+
+def test_evaluate_refuses_faces_of_another_size(synth_prepared, tmp_path):
+    model = create_model("tiny", num_classes=7, img_size=64)
+    save_model(tmp_path / "m.pt", model, ModelMeta("tiny", synth_prepared.labels, 64, 1, {}))
+    with pytest.raises(TinyferError, match="faces are 48x48, the model takes 64x64"):
+        evaluate(tmp_path / "m.pt", synth_prepared.file, progress=False)
+    model48 = create_model("tiny", num_classes=7)
+    save_model(tmp_path / "m48.pt", model48, ModelMeta("tiny", synth_prepared.labels, 48, 1, {}))
+    with pytest.raises(TinyferError, match="split 'PrivateTest' not in the data"):
+        evaluate(tmp_path / "m48.pt", synth_prepared.file, split="PrivateTest", progress=False)
