@@ -277,3 +277,31 @@ def evaluate_cmd(
         sys.stdout.write("\n")
     else:
         print_evaluation(result, out_dir)
+
+
+@app.command("experiment")
+def experiment_cmd(
+    config: Annotated[Path, typer.Argument(help="YAML config with an experiment section.")],
+    set_: SetOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Experiment folder (resumes if it exists).")
+    ] = None,
+    protocol: Annotated[
+        str | None, typer.Option(help="subject (default) or random (leaky, to measure the leak).")
+    ] = None,
+):
+    """Train and test every grid variant on subject-grouped folds; stats and a report."""
+    import time
+
+    from .evaluation.experiment import run_experiment
+
+    def work():
+        overrides = list(set_ or [])
+        if protocol:
+            overrides.append(f"experiment.protocol={protocol}")
+        cfg = _train_config(config, overrides, None, None, None)
+        folder = out or Path("runs") / f"experiment-{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        return run_experiment(cfg, folder, progress=cfg.trainer.progress)
+
+    exp_dir = _run(work)
+    typer.echo(f"report: {exp_dir / 'report.html'} (and report.md, results.json)")

@@ -103,6 +103,27 @@ class TrainerConfig:
 
 
 @dataclass
+class ExperimentConfig:
+    """A grid of variants x subject-grouped folds (x repeated seeds), for ``tinyfer experiment``.
+
+    ``grid`` maps config keys to the values to try; every combination is a variant. The key
+    ``augment`` is special: ``on`` keeps the config's augmentation, ``off`` switches both kinds
+    off. The default is the thesis's grid: augmentation on/off x autoencoder init on/off.
+    """
+
+    folds: int = 10
+    repeats: int = 1
+    protocol: Literal["subject", "random"] = "subject"
+    grid: dict[str, list] = field(
+        default_factory=lambda: {
+            "augment": ["on", "off"],
+            "classify.init": ["autoencoder", "random"],
+        }
+    )
+    keep_checkpoints: bool = False
+
+
+@dataclass
 class TrainConfig:
     """Everything one training run needs; saved as ``config.yaml`` in its run directory."""
 
@@ -113,6 +134,7 @@ class TrainConfig:
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     seed: int = 0
     prepared_dir: str = "prepared"
 

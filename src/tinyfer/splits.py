@@ -119,6 +119,15 @@ def random_split(y: np.ndarray, test_fraction: float = 0.2, *, seed: int = 0) ->
     return np.sort(tr), np.sort(te)
 
 
+def random_kfold(y: np.ndarray, k: int = 10, *, seed: int = 0) -> list[Fold]:
+    """LEAKY: k class-stratified folds by image, ignoring subjects (to measure the leak)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    log.warning("random image folds: frames of one subject leak into test; accuracy is inflated")
+    cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return list(cv.split(np.zeros(len(y)), y))
+
+
 def make_split(
     y: np.ndarray,
     subjects: np.ndarray,

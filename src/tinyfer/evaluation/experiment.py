@@ -1,0 +1,313 @@
+"""``tinyfer experiment``: every variant of a grid trained and tested on the same
+subject-grouped folds (and repeated seeds), resumable, then aggregated and reported."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ..config import TrainConfig, from_dict, to_dict
+from ..errors import ConfigError
+from ..prepare import Prepared, prepare
+from ..splits import random_kfold, subject_kfold, validation_split
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    settings: dict[str, Any]  # grid key -> value
+    cfg: TrainConfig
+
+
+def _set(tree: dict, key: str, value: Any) -> None:
+    *parents, last = key.split(".")
+    node = tree
+    for part in parents:
+        if not isinstance(node.get(part), dict):
+            raise ConfigError(f"experiment.grid: {key!r} names no config key")
+        node = node[part]
+    if last not in node:
+        raise ConfigError(f"experiment.grid: {key!r} names no config key")
+    node[last] = value
+
+
+def make_variants(cfg: TrainConfig) -> list[Variant]:
+    """Every combination of the grid's values, each as a full, checked TrainConfig."""
+    grid = cfg.experiment.grid
+    if not grid:
+        raise ConfigError("experiment.grid is empty: give at least one key with values")
+    keys = list(grid)
+    out = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        tree = to_dict(cfg)
+        for key, value in zip(keys, values):
+            if key == "augment":
+                if value not in ("on", "off"):
+                    raise ConfigError(f"experiment.grid.augment: {value!r}; use on or off")
+                if value == "off":
+                    tree["augment"].update(online=False, offline_copies=0)
+            else:
+                _set(tree, key, value)
+        name = ",".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, values))
+        out.append(Variant(name, dict(zip(keys, values)), from_dict(TrainConfig, tree)))
+    return out
+
+
+def make_folds(
+    data: Prepared, cfg: TrainConfig, repeat: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The folds of one repeat: subject-grouped (refused with numbers when impossible)."""
+    k, seed = cfg.experiment.folds, cfg.seed + repeat
+    if cfg.experiment.protocol == "random":
+        return random_kfold(data.y, k, seed=seed)
+    return subject_kfold(data.y, data.subjects, k, seed=seed, labels=data.labels)
+
+
+def fold_dir(exp_dir: Path, variant: str, repeat: int, fold: int) -> Path:
+    return exp_dir / "runs" / variant / f"repeat{repeat}" / f"fold{fold:02d}"
+
+
+def _protocol(data: Prepared, cfg: TrainConfig, all_folds) -> dict[str, Any]:
+    return {
+        "dataset": data.manifest.get("root"),
+        "format": data.manifest.get("format"),
+        "frames": f"{cfg.data.frames} ({cfg.data.n_frames} per take)"
+        if data.manifest.get("format") == "mug"
+        else None,
+        "samples": len(data),
+        "subjects": len(set(data.subjects.tolist()) - {""}),
+        "labels": list(data.labels),
+        "protocol": cfg.experiment.protocol,
+        "folds": cfg.experiment.folds,
+        "repeats": cfg.experiment.repeats,
+        "seeds": [cfg.seed + r for r in range(cfg.experiment.repeats)],
+        "fold_sizes": [[len(te) for _, te in folds] for folds in all_folds],
+        "subjects_per_fold": [
+            [len(set(data.subjects[te].tolist())) for _, te in folds] for folds in all_folds
+        ],
+    }
+
+
+def run_experiment(cfg: TrainConfig, exp_dir: str | Path, *, progress: bool = True) -> Path:
+    """Train and test every variant on every fold; finished folds are never re-run.
+
+    Returns the experiment directory, which then holds ``results.json`` and the report.
+    """
+    from .report import write_report
+
+    exp_dir = Path(exp_dir)
+    variants = make_variants(cfg)
+    data = prepare(cfg.data, cfg.prepared_dir, progress=progress)
+    all_folds = [make_folds(data, cfg, r) for r in range(cfg.experiment.repeats)]
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    saved = exp_dir / "config.yaml"
+    if saved.is_file() and yaml.safe_load(saved.read_text()) != to_dict(cfg):
+        raise ConfigError(f"{exp_dir} holds an experiment with another config; use another --out")
+    saved.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    (exp_dir / "command.txt").write_text(" ".join(sys.argv) + "\n")
+    protocol = _protocol(data, cfg, all_folds)
+    (exp_dir / "protocol.json").write_text(json.dumps(protocol, indent=2))
+
+    jobs = [
+        (r, f, v)
+        for r in range(cfg.experiment.repeats)
+        for f in range(cfg.experiment.folds)
+        for v in variants
+    ]
+    durations: list[float] = []
+    for i, (repeat, fold, variant) in enumerate(jobs, start=1):
+        out = fold_dir(exp_dir, variant.name, repeat, fold)
+        if (out / "predictions.npz").is_file():
+            continue
+        start = time.perf_counter()
+        _run_fold(data, cfg, variant, all_folds[repeat][fold], out, repeat)
+        durations.append(time.perf_counter() - start)
+        left = sum(
+            1
+            for r, f, v in jobs[i:]
+            if not (fold_dir(exp_dir, v.name, r, f) / "predictions.npz").is_file()
+        )
+        eta = time.strftime("%H:%M:%S", time.gmtime(np.mean(durations) * left))
+        log.info(
+            "[%d/%d] %s, repeat %d, fold %d done in %.0f s; ETA %s",
+            i,
+            len(jobs),
+            variant.name,
+            repeat,
+            fold,
+            durations[-1],
+            eta,
+        )
+    results = aggregate(exp_dir, data, variants, cfg)
+    write_report(exp_dir, results, protocol, cfg)
+    return exp_dir
+
+
+def _run_fold(data, cfg, variant: Variant, fold, out: Path, repeat: int) -> None:
+    from ..checkpoint import load_model
+    from ..training.phases import train
+
+    train_idx, test_idx = fold
+    groups = data.subjects if cfg.experiment.protocol == "subject" else np.full(len(data), "")
+    tr, va = validation_split(
+        train_idx, data.y, groups, cfg.split.val_fraction, seed=cfg.seed + repeat
+    )
+    vcfg = from_dict(TrainConfig, {**to_dict(variant.cfg), "seed": cfg.seed + repeat})
+    result = train(
+        vcfg, out, resume=True, data=data, parts={"train": tr, "val": va, "test": test_idx}
+    )
+    net, _ = load_model(result.checkpoint)  # the selected (best-on-validation) model
+    probs = net.predict_proba(data.X[test_idx])
+    tmp = out / "predictions.tmp.npz"
+    np.savez(
+        tmp,
+        train_idx=tr,
+        val_idx=va,
+        test_idx=test_idx,
+        y_true=data.y[test_idx],
+        y_pred=probs.argmax(1),
+        probabilities=probs,
+    )
+    tmp.replace(out / "predictions.npz")
+    if not cfg.experiment.keep_checkpoints:
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+
+
+def load_predictions(exp_dir: Path, variant: str, repeat: int, fold: int) -> dict[str, np.ndarray]:
+    with np.load(fold_dir(exp_dir, variant, repeat, fold) / "predictions.npz") as f:
+        return {k: f[k] for k in f.files}
+
+
+def aggregate(exp_dir: Path, data: Prepared, variants: list[Variant], cfg: TrainConfig) -> dict:
+    """Per-variant fold scores, summaries and pooled confusion; paired comparisons."""
+    from .metrics import compute_metrics
+    from .stats import mcnemar, paired_test, summary
+
+    exp = cfg.experiment
+    per_variant: dict[str, Any] = {}
+    correct: dict[str, np.ndarray] = {}
+    for v in variants:
+        accs, f1s, pooled_true, pooled_pred = [], [], [], []
+        hits = np.zeros((exp.repeats, len(data)), dtype=bool)
+        for r in range(exp.repeats):
+            seen = np.zeros(len(data), dtype=int)
+            for f in range(exp.folds):
+                p = load_predictions(exp_dir, v.name, r, f)
+                m = compute_metrics(p["y_true"], p["y_pred"], data.labels)
+                accs.append(m["accuracy"])
+                f1s.append(m["macro_f1"])
+                pooled_true.append(p["y_true"])
+                pooled_pred.append(p["y_pred"])
+                seen[p["test_idx"]] += 1
+                hits[r, p["test_idx"]] = p["y_true"] == p["y_pred"]
+            if not (seen == 1).all():
+                raise RuntimeError(
+                    f"{v.name}, repeat {r}: a sample was tested "
+                    f"{int(seen.max())} times or never; the folds are broken"
+                )
+        pooled = compute_metrics(
+            np.concatenate(pooled_true), np.concatenate(pooled_pred), data.labels
+        )
+        correct[v.name] = hits.ravel()
+        per_variant[v.name] = {
+            "settings": v.settings,
+            "fold_accuracy": accs,
+            "fold_macro_f1": f1s,
+            "accuracy": summary(np.array(accs)),
+            "macro_f1": summary(np.array(f1s)),
+            "pooled": pooled,
+        }
+    comparisons = []
+    names = [v.name for v in variants]
+    for a, b in itertools.combinations(names, 2):
+        comparisons.append(
+            {
+                "a": a,
+                "b": b,
+                "accuracy": paired_test(
+                    per_variant[a]["fold_accuracy"], per_variant[b]["fold_accuracy"]
+                ),
+                "macro_f1": paired_test(
+                    per_variant[a]["fold_macro_f1"], per_variant[b]["fold_macro_f1"]
+                ),
+                "mcnemar": mcnemar(correct[a], correct[b]),
+            }
+        )
+    results = {
+        "variants": per_variant,
+        "comparisons": comparisons,
+        "claims": thesis_claims(variants, per_variant, comparisons),
+    }
+    (exp_dir / "results.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+def _find(comparisons, a: str, b: str):
+    for c in comparisons:
+        if (c["a"], c["b"]) == (a, b):
+            return c, 1
+        if (c["a"], c["b"]) == (b, a):
+            return c, -1
+    return None, 0
+
+
+def thesis_claims(variants: list[Variant], per_variant, comparisons) -> list[dict[str, Any]]:
+    """The thesis's two comparative claims, checked on these folds where the grid has them."""
+    claims = []
+    specs = [
+        ("augment", "on", "off", "Augmentation improves accuracy", True),
+        (
+            "classify.init",
+            "autoencoder",
+            "random",
+            "Autoencoder initialisation does not improve accuracy",
+            False,
+        ),
+    ]
+    for key, yes, no, text, expect_gain in specs:
+        for v in variants:
+            if v.settings.get(key) != yes:
+                continue
+            twin = next(
+                (
+                    w
+                    for w in variants
+                    if w.settings.get(key) == no
+                    and all(w.settings[k] == v.settings[k] for k in v.settings if k != key)
+                ),
+                None,
+            )
+            if twin is None:
+                continue
+            comp, sign = _find(comparisons, v.name, twin.name)
+            test = comp["accuracy"]
+            diff = sign * test["mean_difference"]
+            p = test["p_value"]
+            gain = diff > 0 and p is not None and p < 0.05
+            # Without a test (identical scores, too few folds) the data cannot decide.
+            supported = None if p is None else (gain if expect_gain else not gain)
+            claims.append(
+                {
+                    "claim": text,
+                    "with": v.name,
+                    "against": twin.name,
+                    "mean_accuracy_difference": diff,
+                    "p_value": p,
+                    "test": test["test"],
+                    "mcnemar_p": comp["mcnemar"]["p_value"],
+                    "supported": supported,
+                }
+            )
+    return claims
