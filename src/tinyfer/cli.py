@@ -159,9 +159,12 @@ ResumeOpt = Annotated[
 ]
 
 
-def _train_config(config: Path, overrides, devices, num_nodes, strategy):
+def _train_config(config: Path, overrides, devices, num_nodes, strategy, resume=False, out=None):
     """The config with its overrides, checked before anything heavy is imported."""
     from .config import TrainConfig
+
+    if resume and out is None:
+        raise typer.BadParameter("--resume needs --out RUN_DIR")
 
     overrides = list(overrides or [])
     for key, value in (("devices", devices), ("num_nodes", num_nodes), ("strategy", strategy)):
@@ -197,9 +200,7 @@ def train_cmd(
     from .training.phases import train
 
     def work():
-        cfg = _train_config(config, set_, devices, num_nodes, strategy)
-        if resume and out is None:
-            raise typer.BadParameter("--resume needs --out RUN_DIR")
+        cfg = _train_config(config, set_, devices, num_nodes, strategy, resume, out)
         return train(cfg, out, resume=resume)
 
     result = _run(work)
@@ -228,7 +229,7 @@ def pretrain_cmd(
     from .training.phases import pretrain
 
     def work():
-        cfg = _train_config(config, set_, devices, num_nodes, strategy)
+        cfg = _train_config(config, set_, devices, num_nodes, strategy, resume, out)
         return pretrain(cfg, out, resume=resume)
 
     typer.echo(f"encoder: {_run(work)}")

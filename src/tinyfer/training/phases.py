@@ -224,6 +224,16 @@ def load_data(cfg: TrainConfig) -> Prepared:
     return prepare(cfg.data, cfg.prepared_dir, progress=cfg.trainer.progress)
 
 
+def _begin(cfg: TrainConfig, out_dir, resume: bool, data: Prepared | None, parts: dict | None):
+    """Start (or resume) a run directory, seed everything, and build data and model."""
+    import lightning as L
+
+    run_dir = Path(out_dir) if out_dir else default_run_dir(cfg)
+    _start_run(cfg, run_dir, resume)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    return run_dir, *_setup(cfg, data, parts)
+
+
 def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
     from ..augment import AugmentConfig
     from ..models import create_model
@@ -308,12 +318,7 @@ def pretrain(
     parts: dict | None = None,
 ) -> Path:
     """Run phase 1 alone; returns the encoder file."""
-    import lightning as L
-
-    run_dir = Path(out_dir) if out_dir else default_run_dir(cfg)
-    _start_run(cfg, run_dir, resume)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    data, parts, dm, model = _setup(cfg, data, parts)
+    run_dir, data, parts, dm, model = _begin(cfg, out_dir, resume, data, parts)
     _run_pretrain(cfg, model, dm, data, parts, run_dir, resume)
     return run_dir / "encoder.pt"
 
@@ -331,7 +336,6 @@ def train(
     ``data`` and ``parts`` (index arrays for train/val/test) may be given, as experiments do;
     otherwise the data is prepared from ``cfg.data`` and split by ``cfg.split``.
     """
-    import lightning as L
     import torch
 
     from ..evaluation.figures import plot_history
@@ -339,10 +343,7 @@ def train(
     from ..models import count_parameters
     from .modules import ClassifierModule
 
-    run_dir = Path(out_dir) if out_dir else default_run_dir(cfg)
-    _start_run(cfg, run_dir, resume)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    data, parts, dm, model = _setup(cfg, data, parts)
+    run_dir, data, parts, dm, model = _begin(cfg, out_dir, resume, data, parts)
     log.info(
         "model %s: %d parameters; train/val/test: %s",
         cfg.model.name,
