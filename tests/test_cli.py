@@ -35,3 +35,26 @@ def test_errors_are_one_line_with_exit_status_2(tmp_path):
     assert "no such file or folder" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["data", "prepare", str(tmp_path), "--format", "xyz"])
     assert result.exit_code == 2 and "format: 'xyz' is not allowed" in result.output
+
+
+def test_models_lists_the_zoo():
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    for name in ("tiny", "small", "base", "plain"):
+        assert name in result.stdout
+
+
+def test_evaluate_json(synth_prepared, tmp_path):
+    from tinyfer.checkpoint import ModelMeta, save_model
+    from tinyfer.models import create_model
+
+    model = create_model("tiny", num_classes=len(synth_prepared.labels))
+    save_model(
+        tmp_path / "run" / "model.pt", model, ModelMeta("tiny", synth_prepared.labels, 48, 1, {})
+    )
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "run"), synth_prepared.file, "--json",
+                                 "--out", str(tmp_path / "ev")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n"] == len(synth_prepared)
+    bad = runner.invoke(app, ["evaluate", str(tmp_path / "nothing"), synth_prepared.file])
+    assert bad.exit_code == 2 and "no model file" in bad.output
