@@ -17,6 +17,18 @@ def _plt():
     return plt
 
 
+def _save(fig, path: str | Path, title: str = "", dpi: int = 130) -> Path:
+    """Title, tight layout, write, close: the last steps of every figure."""
+    import matplotlib.pyplot as plt
+
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return Path(path)
+
+
 def plot_history(rows: Sequence[dict], path: str | Path, title: str = "") -> Path:
     """Loss and accuracy per epoch (train and validation) from history rows."""
     plt = _plt()
@@ -35,12 +47,7 @@ def plot_history(rows: Sequence[dict], path: str | Path, title: str = "") -> Pat
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, title, dpi=120)
 
 
 def plot_reconstructions(
@@ -56,10 +63,7 @@ def plot_reconstructions(
             axes[row, i].axis("off")
     axes[0, 0].set_title("input", fontsize=9, loc="left")
     axes[1, 0].set_title("reconstruction", fontsize=9, loc="left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, dpi=120)
 
 
 def plot_confusion(
@@ -93,12 +97,7 @@ def plot_confusion(
         ax.set_xticks(range(n), labels, rotation=45, ha="right")
         ax.set_yticks(range(n), labels)
         ax.set(xlabel="predicted", ylabel="true", title=name)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, title, dpi=130)
 
 
 def plot_misclassified(
@@ -126,7 +125,4 @@ def plot_misclassified(
         )
     if not len(order):
         axes[0, 0].text(0, 0.5, "no misclassified samples", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, dpi=120)

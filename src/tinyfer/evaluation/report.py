@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .figures import _plt, plot_confusion
+from .figures import _plt, _save, plot_confusion
 
 Block = tuple  # ("h1"|"h2"|"p"|"pre", text) | ("table", header, rows) | ("img", file, caption)
 
@@ -43,10 +43,7 @@ def plot_fold_scores(results: dict, path: Path) -> Path:
     ax.set_xticks(range(len(names)), [n.replace(",", "\n") for n in names], fontsize=8)
     ax.set(ylabel="test accuracy per fold", ylim=(0, 1.02))
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_learning_curves(exp_dir: Path, names: list[str], path: Path) -> Path:
@@ -69,10 +66,7 @@ def plot_learning_curves(exp_dir: Path, names: list[str], path: Path) -> Path:
     ax.set(xlabel="epoch", ylabel="validation accuracy (mean over folds)", ylim=(0, 1))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def build_blocks(exp_dir: Path, results: dict, protocol: dict, cfg) -> list[Block]:
