@@ -75,6 +75,8 @@ def test_evaluate_writes_metrics_and_figures(synth_prepared, tmp_path):
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["n"] == len(synth_prepared) == result.metrics["n"]
     assert (out / "confusion.png").is_file() and (out / "misclassified.png").is_file()
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+    assert f"faces evaluated | {saved['n']}" in (out / "report.md").read_text()
     assert sum(map(sum, saved["confusion"])) == saved["n"]
 
 

@@ -92,4 +92,6 @@ def print_evaluation(result, out_dir) -> None:
     console.print(table)
     if result.excluded:
         console.print(f"left out (classes the model does not know): {result.excluded}")
-    console.print(f"results: {out_dir} (metrics.json, confusion.png, misclassified.png)")
+    console.print(
+        f"results: {out_dir} (report.html, report.md, metrics.json, confusion and mistakes PNGs)"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from ..errors import TinyferError
 from ..prepare import Prepared, load_prepared, prepare
 from .figures import plot_confusion, plot_misclassified
 from .metrics import compute_metrics
+from .report import write_eval_report
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +147,13 @@ def evaluate(
         out_dir = model_file.parent / f"eval-{Path(data).stem}-{split}"
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"model": str(model_file), "data": str(data), "split": split, **result.to_dict()}
+    report = {
+        "model": str(model_file),
+        "data": str(data),
+        "split": split,
+        "command": " ".join(sys.argv),
+        **result.to_dict(),
+    }
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
     title = f"{Path(data).name} ({split}), n={result.metrics['n']}"
     plot_confusion(
@@ -160,4 +168,5 @@ def evaluate(
         meta.labels,
         out_dir / "misclassified.png",
     )
+    write_eval_report(out_dir, report)
     return result, out_dir

@@ -107,6 +107,8 @@ def build_blocks(exp_dir: Path, results: dict, protocol: dict, cfg) -> list[Bloc
         ),
         ("p", "Command:"),
         ("pre", command),
+        ("p", "Configuration (each variant changes only its grid keys):"),
+        ("pre", (exp_dir / "config.yaml").read_text().strip()),
     ]
     if protocol["protocol"] == "random":
         blocks.append(
@@ -311,9 +313,38 @@ def to_html(blocks: list[Block]) -> str:
     )
 
 
+def write_blocks(out_dir: Path, blocks: list[Block]) -> Path:
+    """Render ``blocks`` as report.md (figures beside it) and a self-contained report.html."""
+    (out_dir / "report.md").write_text(to_markdown(blocks, out_dir))
+    (out_dir / "report.html").write_text(to_html(blocks))
+    return out_dir / "report.md"
+
+
 def write_report(exp_dir: Path, results: dict[str, Any], protocol: dict, cfg) -> Path:
-    """Write report.md (figures beside it) and a self-contained report.html."""
-    blocks = build_blocks(exp_dir, results, protocol, cfg)
-    (exp_dir / "report.md").write_text(to_markdown(blocks, exp_dir))
-    (exp_dir / "report.html").write_text(to_html(blocks))
-    return exp_dir / "report.md"
+    """The experiment's report."""
+    return write_blocks(exp_dir, build_blocks(exp_dir, results, protocol, cfg))
+
+
+def write_eval_report(out_dir: Path, report: dict[str, Any]) -> Path:
+    """The report of one evaluation (e.g. cross-dataset): scores, per class, figures."""
+    m = report
+    blocks: list[Block] = [
+        ("h1", f"Evaluation: {Path(m['model']).parent.name} on {Path(m['data']).name}"),
+        ("table", ["item", "value"], [
+            ["model", m["model"]], ["data", f"{m['data']} (split: {m['split']})"],
+            ["faces evaluated", str(m["n"])],
+            ["left out (classes the model does not know)",
+             ", ".join(f"{k}: {v}" for k, v in m["excluded_unknown_labels"].items()) or "none"],
+            ["accuracy", f"{_pct(m['accuracy'])}%"],
+            ["balanced accuracy", f"{_pct(m['balanced_accuracy'])}%"],
+            ["macro-F1 (classes present)", f"{m['macro_f1']:.3f}"],
+        ]),
+        ("p", "Command:"), ("pre", m["command"]),
+        ("h2", "Per class"),
+        ("table", ["class", "precision", "recall", "F1", "support"],
+         [[k, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"])]
+          for k, v in m["per_class"].items()]),
+        ("img", out_dir / "confusion.png", "Confusion matrix: rows are true classes."),
+        ("img", out_dir / "misclassified.png", "The most confident mistakes: true -> predicted."),
+    ]  # fmt: skip
+    return write_blocks(out_dir, blocks)
