@@ -32,6 +32,8 @@ def _save(fig, path: str | Path, title: str = "", dpi: int = 130) -> Path:
 def plot_history(rows: Sequence[dict], path: str | Path, title: str = "") -> Path:
     """Loss and accuracy per epoch (train and validation) from history rows."""
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
     for key, ax, label in [
         ("train_loss", ax_loss, "train"),
@@ -45,6 +47,7 @@ def plot_history(rows: Sequence[dict], path: str | Path, title: str = "") -> Pat
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1))
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     return _save(fig, path, title, dpi=120)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from .figures import _plt, _save, plot_confusion
 
@@ -64,6 +65,7 @@ def plot_learning_curves(exp_dir: Path, names: list[str], path: Path) -> Path:
             grid[i, : len(c)] = c
         ax.plot(np.arange(length), np.nanmean(grid, 0), label=name)
     ax.set(xlabel="epoch", ylabel="validation accuracy (mean over folds)", ylim=(0, 1))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, path)
