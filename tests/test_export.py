@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from tinyfer.checkpoint import ModelMeta, save_model
+from tinyfer.errors import TinyferError
+from tinyfer.export import export_onnx
+from tinyfer.models import create_model
+from tinyfer.predict import OnnxClassifier
+
+LABELS = ("anger", "happiness", "neutral")
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    import torch
+
+    torch.manual_seed(0)
+    model = create_model("tiny", num_classes=3)
+    path = tmp_path_factory.mktemp("m") / "model.pt"
+    return save_model(path, model, ModelMeta("tiny", LABELS, 48, 1, {"margin": 0.1},
+                                             metrics={"test": {"accuracy": 0.5}}))  # fmt: skip
+
+
+def _faces(n=20, seed=0):
+    return np.random.default_rng(seed).integers(0, 255, (n, 48, 48), np.uint8)
+
+
+def test_onnx_matches_torch_and_carries_its_metadata(model_file, tmp_path):
+    result = export_onnx(model_file, tmp_path / "m.onnx", check_faces=_faces())
+    assert result.max_abs_diff is not None and result.max_abs_diff < 1e-4
+    clf = OnnxClassifier(result.path)
+    assert clf.labels == LABELS and clf.img_size == 48
+    assert clf.preprocessing == {"margin": 0.1} and clf.metrics["test"]["accuracy"] == 0.5
+    probs = clf.predict_proba(_faces(5))
+    assert probs.shape == (5, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert clf.predict_proba(_faces(1)).shape == (1, 3)  # any batch size
+    assert not list(tmp_path.glob(".*tmp")) and not list(tmp_path.glob("*.data"))
+
+
+def test_int8_export_is_smaller_and_needs_calibration(model_file, tmp_path):
+    fp32 = export_onnx(model_file, tmp_path / "a.onnx")
+    int8 = export_onnx(model_file, tmp_path / "b.onnx", int8=True, calibration_faces=_faces(64))
+    assert int8.size_bytes < fp32.size_bytes
+    assert OnnxClassifier(int8.path).predict_proba(_faces(4)).shape == (4, 3)
+    with pytest.raises(TinyferError, match="calibration"):
+        export_onnx(model_file, tmp_path / "c.onnx", int8=True)
+    assert not (tmp_path / "c.onnx").exists()
+
+
+def test_bad_model_files_and_inputs(model_file, tmp_path):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"nope")
+    with pytest.raises(TinyferError, match="junk.onnx: not an ONNX model"):
+        OnnxClassifier(junk)
+    with pytest.raises(TinyferError, match="no such model file"):
+        OnnxClassifier(tmp_path / "absent.onnx")
+    clf = OnnxClassifier(export_onnx(model_file, tmp_path / "m.onnx").path)
+    with pytest.raises(TinyferError, match=r"faces must be \(N, 48, 48\)"):
+        clf.predict_proba(np.zeros((2, 64, 64), np.uint8))
+
+
+def test_predict_path_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tinyfer.predict, tinyfer.faces, tinyfer.io\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning')]\n"
+        "print(bool(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
