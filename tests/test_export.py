@@ -71,3 +71,17 @@ def test_predict_path_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_evaluate_gives_the_same_scores_from_onnx_and_torch(synth_prepared, tmp_path):
+    from tinyfer.evaluation.evaluate import evaluate
+
+    model = create_model("tiny", num_classes=len(synth_prepared.labels))
+    pt = save_model(
+        tmp_path / "model.pt", model, ModelMeta("tiny", synth_prepared.labels, 48, 1, {})
+    )
+    onnx_file = export_onnx(pt, tmp_path / "model.onnx").path
+    by_torch, _ = evaluate(pt, synth_prepared.file, out_dir=tmp_path / "a", progress=False)
+    by_onnx, _ = evaluate(onnx_file, synth_prepared.file, out_dir=tmp_path / "b", progress=False)
+    assert by_onnx.metrics["accuracy"] == by_torch.metrics["accuracy"]
+    assert by_onnx.metrics["confusion"] == by_torch.metrics["confusion"]

@@ -257,7 +257,7 @@ def models_cmd():
 
 @app.command("evaluate")
 def evaluate_cmd(
-    model: Annotated[Path, typer.Argument(help="Run directory or model.pt.")],
+    model: Annotated[Path, typer.Argument(help="Run directory, model.pt or exported .onnx.")],
     data: Annotated[Path, typer.Argument(help="Dataset folder, fer2013.csv or prepared .npz.")],
     format: FormatOpt = "auto",
     split: Annotated[
@@ -306,3 +306,44 @@ def experiment_cmd(
 
     exp_dir = _run(work)
     typer.echo(f"report: {exp_dir / 'report.html'} (and report.md, results.json)")
+
+
+@app.command("export")
+def export_cmd(
+    model: Annotated[Path, typer.Argument(help="Run directory or model.pt.")],
+    onnx: Annotated[Path, typer.Option("--onnx", help="The ONNX file to write.")],
+    int8: Annotated[bool, typer.Option(help="Quantise to int8 (needs --data).")] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Faces to check against torch and to calibrate int8 (dataset or .npz)."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="The dataset's split to draw faces from.")] = "all",
+    faces: Annotated[int, typer.Option(help="How many faces to check and calibrate with.")] = 512,
+):
+    """Export a trained model to ONNX, checked against torch on real faces."""
+    from .checkpoint import load_model
+    from .evaluation.evaluate import load_eval_data, resolve_model_file, select_split
+    from .export import export_onnx
+
+    for name in ("onnxscript", "onnx_ir"):  # their INFO lines say nothing to a user
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    def work():
+        sample = None
+        if data is not None:
+            _, meta = load_model(resolve_model_file(model))
+            prepared = load_eval_data(
+                data, img_size=meta.img_size, preprocessing=meta.preprocessing
+            )
+            prepared = select_split(prepared, split)
+            step = max(1, len(prepared) // faces)
+            sample = prepared.X[::step][:faces]
+        return export_onnx(model, onnx, check_faces=sample, int8=int8, calibration_faces=sample)
+
+    result = _run(work)
+    typer.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB)")
+    if result.max_abs_diff is not None:
+        typer.echo(
+            f"onnxruntime vs torch on {faces} faces: max abs difference "
+            f"{result.max_abs_diff:.2e} (probabilities)"
+        )

@@ -22,13 +22,24 @@ from .report import write_eval_report
 log = logging.getLogger(__name__)
 
 
+def load_classifier(path: Path):
+    """``(model, meta)`` for a model.pt (torch) or an exported .onnx file (onnxruntime); both
+    models have ``predict_proba`` and both metas ``labels``, ``img_size``, ``preprocessing``."""
+    if path.suffix == ".onnx":
+        from ..predict import OnnxClassifier
+
+        clf = OnnxClassifier(path)
+        return clf, clf
+    return load_model(path)
+
+
 def resolve_model_file(path: str | Path) -> Path:
     """A run directory means its ``model.pt``."""
     path = Path(path)
     if path.is_dir():
         path = path / "model.pt"
     if not path.is_file():
-        raise TinyferError(f"{path}: no model file (give a run directory or a model.pt)")
+        raise TinyferError(f"{path}: no model file (give a run directory, a model.pt or a .onnx)")
     return path
 
 
@@ -132,7 +143,7 @@ def evaluate(
     """Evaluate a model file (or run directory) on a dataset; writes metrics.json,
     confusion.png and misclassified.png to ``out_dir``."""
     model_file = resolve_model_file(model_path)
-    model, meta = load_model(model_file)
+    model, meta = load_classifier(model_file)
     prepared = load_eval_data(
         data,
         img_size=meta.img_size,
