@@ -49,3 +49,44 @@ def synth_prepared(synth_mug, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("prepared")
     return prepare(DataConfig(path=str(synth_mug)), out, progress=False)
+
+
+@pytest.fixture(scope="session")
+def onnx_model(tmp_path_factory) -> Path:
+    """A tiny model with random weights and the seven basic labels, exported to ONNX."""
+    import torch
+
+    from tinyfer.checkpoint import ModelMeta, save_model
+    from tinyfer.export import export_onnx
+    from tinyfer.labels import EMOTIONS
+    from tinyfer.models import create_model
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("onnx")
+    meta = ModelMeta("tiny", EMOTIONS, 48, 1, {"margin": 0.1, "align": False})
+    save_model(folder / "model.pt", create_model("tiny", num_classes=7), meta)
+    return export_onnx(folder / "model.pt", folder / "model.onnx").path
+
+
+@pytest.fixture(scope="session")
+def face_frames(synth_mug) -> list[Path]:
+    """Frames of the synthetic tree, one face each (Haar finds them)."""
+    return sorted(synth_mug.rglob("*.jpg"))[::7][:6]
+
+
+@pytest.fixture(scope="session")
+def write_video():
+    """``write_video(path, frames, fps=10)``: frames (BGR uint8) to a video file with OpenCV."""
+
+    def write(path: Path, frames, fps: float = 10.0, fourcc: str = "MJPG") -> Path:
+        import cv2
+
+        h, w = frames[0].shape[:2]
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+        assert writer.isOpened(), f"OpenCV cannot write {path}"
+        for frame in frames:
+            writer.write(frame)
+        writer.release()
+        return path
+
+    return write

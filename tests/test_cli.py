@@ -58,3 +58,32 @@ def test_evaluate_json(synth_prepared, tmp_path):
     assert json.loads(result.stdout)["n"] == len(synth_prepared)
     bad = runner.invoke(app, ["evaluate", str(tmp_path / "nothing"), synth_prepared.file])
     assert bad.exit_code == 2 and "no model file" in bad.output
+
+
+def test_predict_json_and_exit_status(onnx_model, face_frames, tmp_path):
+    args = ["predict", "--model", str(onnx_model), "--format", "json"]
+    result = runner.invoke(app, [*args, str(face_frames[0]), str(tmp_path / "missing.jpg")])
+    assert result.exit_code == 0, result.output  # one input worked
+    (record,) = json.loads(result.stdout)
+    assert record["file"] == str(face_frames[0]) and len(record["faces"]) == 1
+    assert "missing.jpg: no such file or folder" in result.stderr
+    assert "1 image(s): 1 face(s); 1 input(s) skipped" in result.stderr
+    result = runner.invoke(app, [*args, str(tmp_path / "missing.jpg")])
+    assert result.exit_code == 1  # nothing could be processed
+    assert json.loads(result.stdout) == []
+
+
+def test_predict_webcam_without_a_camera_says_so(onnx_model):
+    result = runner.invoke(app, ["predict", "--model", str(onnx_model), "--webcam",
+                                 "--camera", "97"])  # fmt: skip
+    assert result.exit_code == 1
+    assert "camera 97: no camera at this index" in result.stderr
+    result = runner.invoke(app, ["predict", "--model", str(onnx_model)])
+    assert result.exit_code == 2 and "at least one input" in result.output
+
+
+def test_predict_with_a_bad_model_is_one_line(tmp_path, face_frames):
+    bad = tmp_path / "m.onnx"
+    bad.write_text("nope")
+    result = runner.invoke(app, ["predict", "--model", str(bad), str(face_frames[0])])
+    assert result.exit_code == 2 and "not an ONNX model" in result.output

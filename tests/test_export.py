@@ -59,20 +59,6 @@ def test_bad_model_files_and_inputs(model_file, tmp_path):
         clf.predict_proba(np.zeros((2, 64, 64), np.uint8))
 
 
-def test_predict_path_does_not_import_torch():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, tinyfer.predict, tinyfer.faces, tinyfer.io\n"
-        "heavy = [m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning')]\n"
-        "print(bool(heavy))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "False"
-
-
 def test_evaluate_gives_the_same_scores_from_onnx_and_torch(synth_prepared, tmp_path):
     from tinyfer.evaluation.evaluate import evaluate
 

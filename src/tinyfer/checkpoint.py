@@ -12,6 +12,9 @@ from .errors import TinyferError
 
 VERSION = 1
 
+#: The pretrained model shipped inside the package (see MODEL_CARD.md beside it).
+BUNDLED_MODEL = Path(__file__).parent / "assets" / "fer2013_base.onnx"
+
 
 @dataclass(frozen=True)
 class ModelMeta:
@@ -128,3 +131,35 @@ def load_encoder_into(encoder, path: str | Path) -> None:
             "run phase 1 again for this model"
         )
     encoder.load_state_dict(payload["state_dict"])
+
+
+def resolve_model_file(path: str | Path | None) -> Path:
+    """The model file that ``path`` names: a run directory means its ``model.pt``; ``None``
+    means the bundled model."""
+    if path is None:
+        if not BUNDLED_MODEL.is_file():
+            raise TinyferError(
+                f"{BUNDLED_MODEL}: the bundled model is missing from this install; "
+                "give a model (run directory, model.pt or .onnx)"
+            )
+        return BUNDLED_MODEL
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise TinyferError(f"{path}: no model file (give a run directory, a model.pt or a .onnx)")
+    return path
+
+
+def load_classifier(path: str | Path | None, *, threads: int | None = None):
+    """``(model, meta)`` for a run directory or model.pt (torch), an exported .onnx file
+    (onnxruntime, no torch import; ``threads`` sets its intra-op threads) or ``None`` (the
+    bundled model). Both kinds of model have ``predict_proba``; both metas have ``labels``,
+    ``img_size`` and ``preprocessing``."""
+    path = resolve_model_file(path)
+    if path.suffix == ".onnx":
+        from .predict import OnnxClassifier
+
+        clf = OnnxClassifier(path, threads=threads)
+        return clf, clf
+    return load_model(path)

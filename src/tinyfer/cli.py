@@ -321,8 +321,8 @@ def export_cmd(
     faces: Annotated[int, typer.Option(help="How many faces to check and calibrate with.")] = 512,
 ):
     """Export a trained model to ONNX, checked against torch on real faces."""
-    from .checkpoint import load_model
-    from .evaluation.evaluate import load_eval_data, resolve_model_file, select_split
+    from .checkpoint import load_model, resolve_model_file
+    from .evaluation.evaluate import load_eval_data, select_split
     from .export import export_onnx
 
     for name in ("onnxscript", "onnx_ir"):  # their INFO lines say nothing to a user
@@ -347,3 +347,73 @@ def export_cmd(
             f"onnxruntime vs torch on {faces} faces: max abs difference "
             f"{result.max_abs_diff:.2e} (probabilities)"
         )
+
+
+@app.command("predict")
+def predict_cmd(
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Images, folders, globs or videos.", show_default=False),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", "-m", help="Run directory, model.pt or .onnx (default: bundled)."),
+    ] = None,
+    detector: Annotated[str, typer.Option(help="haar, or none for face crops.")] = "haar",
+    format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+    annotate: Annotated[
+        Path | None, typer.Option("--annotate", help="Write annotated images/videos here.")
+    ] = None,
+    every: Annotated[int, typer.Option(min=1, help="Video: use every N-th frame.")] = 1,
+    webcam: Annotated[
+        bool,
+        typer.Option(
+            "--webcam",
+            help="Read the camera too (no window: results go to stdout, --annotate records it).",
+        ),
+    ] = False,
+    camera: Annotated[int, typer.Option(help="Camera index for --webcam.")] = 0,
+    max_frames: Annotated[
+        int | None, typer.Option(min=1, help="Stop each video/camera after N used frames.")
+    ] = None,
+    min_face: Annotated[
+        float, typer.Option(help="Smallest face to find, fraction of the shorter side.")
+    ] = 0.1,
+    threads: Annotated[int | None, typer.Option(min=1, help="onnxruntime threads.")] = None,
+):
+    """Recognise the expressions of the faces in images, folders, videos or a camera.
+
+    Results stream to stdout (one line/record per face); problems and the summary go to
+    stderr. The exit status is 1 only when no input at all could be processed.
+    """
+    from .batch import run_predictions
+    from .predict import Recognizer
+
+    if not inputs and not webcam:
+        raise typer.BadParameter("give at least one input, or --webcam")
+    err = _err()
+
+    def problem(source: str, message: str) -> None:
+        err.print(f"[bold red]skipped:[/] {source}: {message}", highlight=False, soft_wrap=True)
+
+    def work():
+        rec = Recognizer(model, detector=detector, min_face=min_face, threads=threads)
+        return run_predictions(
+            rec, inputs or [], sys.stdout, fmt=format, annotate_dir=annotate, every=every,
+            camera=camera if webcam else None, max_frames=max_frames, on_problem=problem,
+        )  # fmt: skip
+
+    s = _run(work)
+    parts = [f"{s.images} image(s)"] + (
+        [f"{s.videos} video(s), {s.frames} frames"] * bool(s.videos)
+    )
+    err.print(
+        f"{', '.join(parts)}: {s.faces} face(s)"
+        + (f"; {len(s.failed)} input(s) skipped" if s.failed else "")
+        + (f"; {s.skipped} non-media file(s) in folders ignored" if s.skipped else ""),
+        highlight=False,
+    )
+    if annotate is not None and s.processed:
+        err.print(f"annotated copies: {annotate}", highlight=False)
+    if not s.processed:
+        raise typer.Exit(1)

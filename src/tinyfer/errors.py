@@ -25,3 +25,7 @@ class ConfigError(TinyferError):
 
 class SplitError(TinyferError):
     """A split that cannot be made, e.g. too few subjects for k folds."""
+
+
+class VideoError(TinyferError):
+    """A video or camera that cannot be opened or read."""

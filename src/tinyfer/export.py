@@ -54,8 +54,7 @@ def export_onnx(
     import onnx
     import torch
 
-    from .checkpoint import load_model
-    from .evaluation.evaluate import resolve_model_file
+    from .checkpoint import load_model, resolve_model_file
 
     model, meta = load_model(resolve_model_file(model_path))
     wrapped = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()

@@ -7,6 +7,7 @@ classifies them.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from .errors import TinyferError
+from .faces import Face, FaceDetector, create_detector, crop_face
+from .io import iter_frames, load_image
 
 
 class OnnxClassifier:
@@ -43,6 +46,12 @@ class OnnxClassifier:
             raise TinyferError(f"{path}: an ONNX file without tinyfer's metadata (labels)")
         self.path = path
         self.labels: tuple[str, ...] = tuple(json.loads(meta["labels"]))
+        n_out = self.session.get_outputs()[0].shape[-1]
+        if isinstance(n_out, int) and n_out != len(self.labels):
+            raise TinyferError(
+                f"{path}: the model has {n_out} outputs but its metadata names "
+                f"{len(self.labels)} classes ({', '.join(self.labels)})"
+            )
         self.img_size = int(meta["img_size"])
         self.preprocessing: dict[str, Any] = json.loads(meta.get("preprocessing", "{}"))
         self.metrics: dict[str, Any] = json.loads(meta.get("metrics", "{}"))
@@ -79,3 +88,99 @@ class Prediction:
             "label": self.label,
             "probabilities": self.probabilities,
         }
+
+
+@dataclass(frozen=True)
+class FramePrediction:
+    """The faces of one video frame: its index in the stream and its time in seconds."""
+
+    index: int
+    time: float
+    faces: tuple[Prediction, ...]
+
+
+class Recognizer:
+    """Find faces and recognise their expressions, on onnxruntime (torch is never imported
+    for the bundled model or an ``.onnx`` file).
+
+    ``Recognizer()`` uses the bundled model; ``Recognizer("run_dir" | "model.pt" |
+    "model.onnx")`` another one. ``detector`` is ``haar``, ``none`` (inputs are face crops) or
+    any object with ``detect(gray) -> list[Face]``. Face crops are cut the way the model's
+    training faces were (margin, eye alignment, size), as its file records.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        detector: str | FaceDetector = "haar",
+        min_face: float = 0.1,
+        threads: int | None = None,
+    ):
+        from .checkpoint import load_classifier
+
+        self.classifier, meta = load_classifier(model, threads=threads)
+        self.labels: tuple[str, ...] = tuple(meta.labels)
+        self.img_size: int = meta.img_size
+        self.margin: float = float(meta.preprocessing.get("margin", 0.1))
+        self.align: bool = bool(meta.preprocessing.get("align", False))
+        if isinstance(detector, str):
+            kwargs = {"min_face": min_face, "find_eyes": self.align} if detector == "haar" else {}
+            detector = create_detector(detector, **kwargs)
+        self.detector = detector
+
+    def predict(self, image: Any) -> list[Prediction]:
+        """The faces in one image (a path, a BGR or gray numpy array, or a PIL image), largest
+        first; ``[]`` when there is none."""
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images: Iterable[Any]) -> list[list[Prediction]]:
+        """:meth:`predict` for many images, with one classifier call for all their faces."""
+        found: list[list[Face]] = []
+        crops: list[np.ndarray] = []
+        for image in images:
+            gray = load_image(image, gray=True)
+            faces = self.detector.detect(gray)
+            found.append(faces)
+            crops += [self._crop(gray, face) for face in faces]
+        probs = self.predict_faces(np.stack(crops)) if crops else np.zeros((0, len(self.labels)))
+        out, start = [], 0
+        for faces in found:
+            out.append([self._prediction(f, p) for f, p in zip(faces, probs[start:])])
+            start += len(faces)
+        return out
+
+    def predict_faces(self, crops: Any) -> np.ndarray:
+        """Class probabilities ``(N, C)`` (columns in :attr:`labels` order) for face crops, no
+        detection: an ``(N, H, W)`` uint8 array at the model's size, or a sequence of images
+        of any size (gray or BGR), which are resized."""
+        if not (isinstance(crops, np.ndarray) and crops.shape[1:] == (self.img_size,) * 2):
+            crops = np.stack([self._resize(load_image(c, gray=True)) for c in crops])
+        return self.classifier.predict_proba(crops.astype(np.uint8, copy=False))
+
+    def predict_video(
+        self, source: str | Path | int, *, every: int = 1
+    ) -> Iterator[FramePrediction]:
+        """Stream the faces of every ``every``-th frame of a video file or camera index; frames
+        are read one at a time, so memory stays flat."""
+        for frame in iter_frames(source, every=every):
+            yield FramePrediction(frame.index, frame.time, tuple(self.predict(frame.image)))
+
+    def _crop(self, gray: np.ndarray, face: Face) -> np.ndarray:
+        return crop_face(gray, face, size=self.img_size, margin=self.margin, align=self.align)
+
+    def _resize(self, gray: np.ndarray) -> np.ndarray:
+        import cv2
+
+        if gray.shape == (self.img_size, self.img_size):
+            return gray
+        interp = cv2.INTER_AREA if gray.shape[0] > self.img_size else cv2.INTER_LINEAR
+        return cv2.resize(gray, (self.img_size, self.img_size), interpolation=interp)
+
+    def _prediction(self, face: Face, probs: np.ndarray) -> Prediction:
+        return Prediction(
+            box=tuple(int(v) for v in face.box),
+            score=float(face.score),
+            label=self.labels[int(probs.argmax())],
+            probabilities={name: float(p) for name, p in zip(self.labels, probs)},
+        )

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import load_model
+from ..checkpoint import load_classifier, resolve_model_file
 from ..config import DataConfig
 from ..errors import TinyferError
 from ..prepare import Prepared, load_prepared, prepare
@@ -20,27 +20,6 @@ from .metrics import compute_metrics
 from .report import write_eval_report
 
 log = logging.getLogger(__name__)
-
-
-def load_classifier(path: Path):
-    """``(model, meta)`` for a model.pt (torch) or an exported .onnx file (onnxruntime); both
-    models have ``predict_proba`` and both metas ``labels``, ``img_size``, ``preprocessing``."""
-    if path.suffix == ".onnx":
-        from ..predict import OnnxClassifier
-
-        clf = OnnxClassifier(path)
-        return clf, clf
-    return load_model(path)
-
-
-def resolve_model_file(path: str | Path) -> Path:
-    """A run directory means its ``model.pt``."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.pt"
-    if not path.is_file():
-        raise TinyferError(f"{path}: no model file (give a run directory, a model.pt or a .onnx)")
-    return path
 
 
 @dataclass

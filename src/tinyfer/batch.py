@@ -1,0 +1,288 @@
+"""Predict over many inputs (image files, folders, globs, videos, a camera), streaming one
+record per image or frame to a table, JSON or CSV writer, with optional annotated copies.
+
+A bad input is reported and skipped; the run goes on and the summary counts it.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from .errors import TinyferError
+from .io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iter_frames, load_image, video_fps
+from .predict import Prediction, Recognizer
+
+FORMATS = ("table", "json", "csv")
+
+
+@dataclass(frozen=True)
+class Record:
+    """The faces of one image, or of one video frame (``frame`` and ``time`` set)."""
+
+    file: str
+    faces: Sequence[Prediction]
+    frame: int | None = None
+    time: float | None = None
+
+    def to_dict(self) -> dict:
+        d: dict = {"file": self.file}
+        if self.frame is not None:
+            d |= {"frame": self.frame, "time": self.time}
+        return d | {"faces": [f.to_dict() for f in self.faces]}
+
+
+@dataclass
+class Summary:
+    images: int = 0
+    videos: int = 0
+    frames: int = 0
+    faces: int = 0
+    skipped: int = 0  # files in given folders that are neither images nor videos
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (input, problem)
+
+    @property
+    def processed(self) -> int:
+        return self.images + self.videos
+
+
+def expand_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[tuple[str, str]], int]:
+    """Files named by ``inputs`` (files, folders searched recursively for images and videos,
+    glob patterns): ``(files, problems, skipped)``."""
+    files: list[Path] = []
+    problems: list[tuple[str, str]] = []
+    skipped = 0
+    media = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file())
+            inside = [p for p in found if p.suffix.lower() in media]
+            skipped += len(found) - len(inside)
+            if not inside:
+                problems.append((item, "folder holds no image or video"))
+            files += inside
+        elif path.exists():
+            files.append(path)
+        elif any(c in item for c in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
+            if not matches:
+                problems.append((item, "no file matches this pattern"))
+            files += matches
+        else:
+            problems.append((item, "no such file or folder"))
+    return files, problems, skipped
+
+
+class _Writer:
+    def __init__(self, stream: IO[str], labels: Sequence[str]):
+        self.stream, self.labels = stream, labels
+
+    def write(self, record: Record) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class TableWriter(_Writer):
+    """Aligned text, one line per face (``-`` for a frame with none); file last."""
+
+    def __init__(self, stream, labels):
+        super().__init__(stream, labels)
+        stream.write(
+            f"{'frame':>6} {'time':>8} {'face':>4} {'label':<10} {'prob':>5} "
+            f"{'box (x,y,w,h)':<20} file\n"
+        )
+
+    def write(self, record):
+        frame = "" if record.frame is None else str(record.frame)
+        time = "" if record.time is None else f"{record.time:.2f}"
+        if not record.faces:
+            self.stream.write(f"{frame:>6} {time:>8} {'-':>4} {'no face':<10} {'':>5} "
+                              f"{'':<20} {record.file}\n")  # fmt: skip
+        for i, f in enumerate(record.faces):
+            box = ",".join(map(str, f.box))
+            self.stream.write(
+                f"{frame:>6} {time:>8} {i:>4} {f.label:<10} {f.probabilities[f.label]:>5.3f} "
+                f"{box:<20} {record.file}\n"
+            )
+
+
+class JsonWriter(_Writer):
+    """One JSON list, written as records arrive (nothing is held back)."""
+
+    def __init__(self, stream, labels):
+        super().__init__(stream, labels)
+        self.first = True
+        stream.write("[")
+
+    def write(self, record):
+        self.stream.write(("\n" if self.first else ",\n") + json.dumps(record.to_dict()))
+        self.first = False
+
+    def close(self):
+        self.stream.write("\n]\n")
+        super().close()
+
+
+class CsvWriter(_Writer):
+    """A row per face (one row with empty face columns for an image or frame with none)."""
+
+    def __init__(self, stream, labels):
+        super().__init__(stream, labels)
+        self.csv = csv.writer(stream, lineterminator="\n")
+        self.csv.writerow(["file", "frame", "time", "face", "x", "y", "w", "h", "score", "label",
+                           *(f"p_{name}" for name in labels)])  # fmt: skip
+
+    def write(self, record):
+        head = [record.file, record.frame, record.time]
+        if not record.faces:
+            self.csv.writerow(head + [""] * (7 + len(self.labels)))
+        for i, f in enumerate(record.faces):
+            probs = [f"{f.probabilities[name]:.6f}" for name in self.labels]
+            self.csv.writerow([*head, i, *f.box, f"{f.score:.4f}", f.label, *probs])
+
+
+WRITERS = {"table": TableWriter, "json": JsonWriter, "csv": CsvWriter}
+
+
+class _Annotator:
+    """Writes annotated copies into ``out_dir``: images as images, videos as .mp4."""
+
+    def __init__(self, out_dir: Path):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir, self.used = out_dir, set()
+
+    def name(self, source: str, suffix: str) -> Path:
+        stem = Path(source).stem or "webcam"
+        name, n = f"{stem}{suffix}", 1
+        while name in self.used:  # two inputs with one file name: a/x.jpg, b/x.jpg
+            n += 1
+            name = f"{stem}-{n}{suffix}"
+        self.used.add(name)
+        return self.out_dir / name
+
+    def image(self, source: str, image: np.ndarray, faces: Sequence[Prediction]) -> None:
+        import cv2
+
+        from .annotate import annotate
+
+        suffix = Path(source).suffix.lower()
+        path = self.name(source, suffix if suffix in (".jpg", ".jpeg", ".png", ".bmp") else ".png")
+        if not cv2.imwrite(str(path), annotate(image, faces)):
+            raise TinyferError(f"{path}: cannot write the annotated image")
+
+    def video(self, source: str, fps: float) -> _VideoSink:
+        return _VideoSink(self.name(source, ".mp4"), fps)
+
+
+class _VideoSink:
+    def __init__(self, path: Path, fps: float):
+        self.path, self.fps, self.writer = path, fps, None
+
+    def add(self, image: np.ndarray, faces: Sequence[Prediction]) -> None:
+        import cv2
+
+        from .annotate import annotate
+
+        frame = annotate(image, faces)
+        if self.writer is None:  # the size is known at the first frame
+            h, w = frame.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            self.writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
+            if not self.writer.isOpened():
+                raise TinyferError(f"{self.path}: cannot write the annotated video")
+        self.writer.write(frame)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+
+
+def run_predictions(
+    recognizer: Recognizer,
+    inputs: Sequence[str],
+    stream: IO[str],
+    *,
+    fmt: str = "table",
+    annotate_dir: Path | None = None,
+    every: int = 1,
+    camera: int | None = None,
+    max_frames: int | None = None,
+    on_problem: Callable[[str, str], None] = lambda source, problem: None,
+) -> Summary:
+    """Predict every input (and the camera, if given), writing records to ``stream`` in
+    ``fmt`` as they come; ``on_problem(input, message)`` hears of each bad input."""
+    if fmt not in WRITERS:
+        raise TinyferError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    files, problems, skipped = expand_inputs(inputs)
+    summary = Summary(skipped=skipped)
+    for source, problem in problems:
+        summary.failed.append((source, problem))
+        on_problem(source, problem)
+    writer = WRITERS[fmt](stream, recognizer.labels)
+    annotator = _Annotator(annotate_dir) if annotate_dir is not None else None
+    sources: list[Path | int] = [*files, *([camera] if camera is not None else [])]
+    try:
+        for source in sources:
+            name = str(source) if isinstance(source, Path) else f"camera:{source}"
+            try:
+                if isinstance(source, Path) and source.suffix.lower() not in VIDEO_SUFFIXES:
+                    image = load_image(source)
+                    faces = recognizer.predict(image)
+                    writer.write(Record(name, faces))
+                    if annotator:
+                        annotator.image(name, image, faces)
+                    summary.images += 1
+                    summary.faces += len(faces)
+                else:
+                    _run_video(recognizer, source, name, writer, annotator, every, max_frames,
+                               summary)  # fmt: skip
+            except TinyferError as exc:
+                message = str(exc).removeprefix(f"{name}: ")
+                if isinstance(source, Path) and "unrecognised format" in message:
+                    message = "not an image or a video (unrecognised format)"
+                summary.failed.append((name, message))
+                on_problem(name, message)
+    except KeyboardInterrupt:  # the way to stop a camera; what was written stays valid
+        pass
+    finally:
+        writer.close()
+    return summary
+
+
+def _frames(source: Path | int, every: int, max_frames: int | None) -> Iterator:
+    for n, frame in enumerate(iter_frames(source, every=every)):
+        if max_frames is not None and n >= max_frames:
+            return
+        yield frame
+
+
+def _run_video(recognizer, source, name, writer, annotator, every, max_frames, summary):
+    sink = None
+    if annotator:
+        fps = video_fps(source) if isinstance(source, Path) else 0.0
+        sink = annotator.video(name, (fps or 10.0) / every)
+    try:
+        counted = False
+        for frame in _frames(source, every, max_frames):
+            if not counted:  # a video counts once its first frame is read
+                summary.videos += 1
+                counted = True
+            faces = recognizer.predict(frame.image)
+            writer.write(Record(name, faces, frame.index, frame.time))
+            if sink:
+                sink.add(frame.image, faces)
+            summary.frames += 1
+            summary.faces += len(faces)
+    finally:
+        if sink:
+            sink.close()

@@ -1,0 +1,137 @@
+import csv
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from tinyfer.batch import expand_inputs, run_predictions
+from tinyfer.io import load_image
+from tinyfer.labels import EMOTIONS
+from tinyfer.predict import Recognizer
+
+
+@pytest.fixture(scope="module")
+def rec(onnx_model):
+    return Recognizer(onnx_model, threads=1)
+
+
+@pytest.fixture()
+def inputs(face_frames, tmp_path, write_video):
+    """A folder with 3 face images (one in a subfolder), a blank image, a text file; a video."""
+    import cv2
+
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    for i, frame in enumerate(face_frames[:3]):
+        shutil.copy(frame, folder / ("sub" if i == 2 else "") / f"face{i}.jpg")
+    cv2.imwrite(str(folder / "blank.png"), np.full((120, 120), 200, np.uint8))
+    (folder / "notes.txt").write_text("not media")
+    frames = [load_image(p) for p in face_frames[:2]] * 3
+    video = write_video(tmp_path / "clip.avi", frames)
+    return folder, video
+
+
+def run(rec, items, fmt, **kw):
+    out, problems = io.StringIO(), []
+    summary = run_predictions(rec, [str(i) for i in items], out, fmt=fmt,
+                              on_problem=lambda s, m: problems.append((s, m)), **kw)  # fmt: skip
+    return summary, out.getvalue(), problems
+
+
+def test_folders_recurse_and_globs_expand(inputs, tmp_path):
+    folder, _ = inputs
+    files, problems, skipped = expand_inputs([str(folder), str(tmp_path / "*.avi"), "nope*.jpg"])
+    names = sorted(p.name for p in files)
+    assert names == ["blank.png", "clip.avi", "face0.jpg", "face1.jpg", "face2.jpg"]
+    assert skipped == 1  # notes.txt
+    assert problems == [("nope*.jpg", "no file matches this pattern")]
+
+
+def test_json_records_images_and_video_frames(rec, inputs):
+    folder, video = inputs
+    summary, text, problems = run(rec, [folder, video], "json", every=2)
+    records = json.loads(text)
+    assert not problems
+    assert summary.images == 4 and summary.videos == 1 and summary.frames == 3
+    images = [r for r in records if "frame" not in r]
+    frames = [r for r in records if "frame" in r]
+    assert len(images) == 4 and [r["frame"] for r in frames] == [0, 2, 4]
+    assert [r["time"] for r in frames] == pytest.approx([0.0, 0.2, 0.4])
+    by_name = {r["file"].rsplit("/", 1)[-1]: r for r in images}
+    assert by_name["blank.png"]["faces"] == []
+    face = by_name["face0.jpg"]["faces"][0]
+    assert set(face) == {"box", "score", "label", "probabilities"}
+    assert sum(face["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+    assert summary.faces == sum(len(r["faces"]) for r in records) == 6
+
+
+def test_csv_and_table_carry_the_same_predictions(rec, inputs):
+    folder, _ = inputs
+    _, text, _ = run(rec, [folder], "csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [k for k in rows[0] if k.startswith("p_")] == [f"p_{n}" for n in EMOTIONS]
+    assert len(rows) == 4  # three faces, and one row for the blank image
+    blank = next(r for r in rows if r["file"].endswith("blank.png"))
+    assert blank["label"] == "" and blank["face"] == ""
+    _, table, _ = run(rec, [folder], "table")
+    lines = table.strip().splitlines()
+    assert lines[0].split()[:4] == ["frame", "time", "face", "label"]
+    for row in rows:
+        if row["label"]:
+            line = next(ln for ln in lines if ln.endswith(row["file"]))
+            assert row["label"] in line and f"{row['x']},{row['y']}," in line
+
+
+def test_bad_inputs_are_reported_and_the_batch_goes_on(rec, inputs, tmp_path):
+    folder, _ = inputs
+    (tmp_path / "fake.jpg").write_bytes(b"garbage")
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 500)
+    (tmp_path / "doc.txt").write_text("hello")
+    huge = tmp_path / "huge.png"
+    from PIL import Image
+
+    Image.new("L", (8000, 7000)).save(huge)  # 56 megapixels
+    bad = [tmp_path / n for n in ("fake.jpg", "broken.mp4", "doc.txt", "huge.png", "missing.jpg")]
+    summary, text, problems = run(rec, [*bad, folder / "face0.jpg"], "json")
+    assert summary.images == 1 and len(json.loads(text)) == 1
+    reasons = dict(problems)
+    assert "corrupt" in reasons[str(bad[0])] or "not an image" in reasons[str(bad[0])]
+    assert "not a video" in reasons[str(bad[1])]
+    assert reasons[str(bad[2])] == "not an image or a video (unrecognised format)"
+    assert "too large" in reasons[str(bad[3])] and "megapixels" in reasons[str(bad[3])]
+    assert reasons[str(bad[4])] == "no such file or folder"
+    assert len(summary.failed) == 5
+
+
+def test_annotated_images_and_video(rec, inputs, tmp_path):
+    import cv2
+
+    folder, video = inputs
+    out = tmp_path / "ann"
+    summary, _, _ = run(rec, [folder, video], "json", annotate_dir=out, every=2)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["blank.png", "clip.mp4", "face0.jpg", "face1.jpg", "face2.jpg"]
+    original = load_image(folder / "face0.jpg")
+    drawn = load_image(out / "face0.jpg")
+    assert original.shape == (192, 192, 3)
+    assert drawn.shape == (360, 360, 3)  # small images are enlarged, for legible text
+    cap = cv2.VideoCapture(str(out / "clip.mp4"))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == summary.frames == 3
+
+
+def test_annotation_draws_boxes_and_bars(rec, face_frames):
+    from tinyfer.annotate import annotate
+
+    image = load_image(face_frames[0])
+    preds = rec.predict(image)
+    drawn = annotate(image, preds)
+    plain = annotate(image, [])
+    assert drawn.shape == plain.shape and (drawn != plain).any()
+    x, y, w, h = (round(v * drawn.shape[0] / image.shape[0]) for v in preds[0].box)
+    inside = (slice(y + 20, y + h - 20), slice(x + 20, x + w - 20))
+    assert (drawn[inside] == plain[inside]).mean() > 0.9  # the face itself is left visible
