@@ -87,3 +87,21 @@ def test_predict_with_a_bad_model_is_one_line(tmp_path, face_frames):
     bad.write_text("nope")
     result = runner.invoke(app, ["predict", "--model", str(bad), str(face_frames[0])])
     assert result.exit_code == 2 and "not an ONNX model" in result.output
+
+
+def test_export_reports_the_accuracy_cost_of_int8(synth_prepared, tmp_path):
+    from tinyfer.checkpoint import ModelMeta, save_model
+    from tinyfer.models import create_model
+
+    model = create_model("tiny", num_classes=len(synth_prepared.labels))
+    save_model(tmp_path / "model.pt", model, ModelMeta("tiny", synth_prepared.labels, 48, 1, {}))
+    result = runner.invoke(app, ["export", str(tmp_path / "model.pt"), "--onnx",
+                                 str(tmp_path / "m.onnx"), "--int8", "--data",
+                                 synth_prepared.file, "--faces", "64"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "max abs difference" in result.stdout
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("accuracy on all"))
+    assert f"(n={len(synth_prepared)})" in line and "int8 ONNX" in line and "points)" in line
+    result = runner.invoke(app, ["export", str(tmp_path / "model.pt"), "--onnx",
+                                 str(tmp_path / "q.onnx"), "--int8"])  # fmt: skip
+    assert result.exit_code == 2 and "calibration" in result.output

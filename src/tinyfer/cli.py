@@ -315,12 +315,16 @@ def export_cmd(
     int8: Annotated[bool, typer.Option(help="Quantise to int8 (needs --data).")] = False,
     data: Annotated[
         Path | None,
-        typer.Option(help="Faces to check against torch and to calibrate int8 (dataset or .npz)."),
+        typer.Option(help="Labelled faces (dataset or .npz): check, calibration, accuracy."),
     ] = None,
-    split: Annotated[str, typer.Option(help="The dataset's split to draw faces from.")] = "all",
+    split: Annotated[str, typer.Option(help="The split to check and measure accuracy on.")] = "all",
+    calibration_split: Annotated[
+        str | None, typer.Option(help="The split int8 calibrates on (default: --split).")
+    ] = None,
     faces: Annotated[int, typer.Option(help="How many faces to check and calibrate with.")] = 512,
 ):
-    """Export a trained model to ONNX, checked against torch on real faces."""
+    """Export a trained model to ONNX, checked against torch on real faces; with --data, the
+    accuracy of torch and of the exported file on --split (the cost of --int8)."""
     from .checkpoint import load_model, resolve_model_file
     from .evaluation.evaluate import load_eval_data, select_split
     from .export import export_onnx
@@ -328,17 +332,21 @@ def export_cmd(
     for name in ("onnxscript", "onnx_ir"):  # their INFO lines say nothing to a user
         logging.getLogger(name).setLevel(logging.WARNING)
 
+    def sample(prepared):
+        return prepared.X[:: max(1, len(prepared) // faces)][:faces]
+
     def work():
-        sample = None
+        evaluation = check = calibration = None
         if data is not None:
             _, meta = load_model(resolve_model_file(model))
             prepared = load_eval_data(
                 data, img_size=meta.img_size, preprocessing=meta.preprocessing
             )
-            prepared = select_split(prepared, split)
-            step = max(1, len(prepared) // faces)
-            sample = prepared.X[::step][:faces]
-        return export_onnx(model, onnx, check_faces=sample, int8=int8, calibration_faces=sample)
+            evaluation = select_split(prepared, split)
+            check = sample(evaluation)
+            calibration = sample(select_split(prepared, calibration_split or split))
+        return export_onnx(model, onnx, check_faces=check, int8=int8,
+                           calibration_faces=calibration, eval_data=evaluation)  # fmt: skip
 
     result = _run(work)
     typer.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB)")
@@ -346,6 +354,12 @@ def export_cmd(
         typer.echo(
             f"onnxruntime vs torch on {faces} faces: max abs difference "
             f"{result.max_abs_diff:.2e} (probabilities)"
+        )
+    if result.accuracy_torch is not None:
+        change = 100 * (result.accuracy_onnx - result.accuracy_torch)
+        typer.echo(
+            f"accuracy on {split} (n={result.eval_n}): torch {result.accuracy_torch:.4f}, "
+            f"{'int8' if int8 else 'fp32'} ONNX {result.accuracy_onnx:.4f} ({change:+.2f} points)"
         )
 
 
