@@ -71,3 +71,16 @@ def test_evaluate_gives_the_same_scores_from_onnx_and_torch(synth_prepared, tmp_
     by_onnx, _ = evaluate(onnx_file, synth_prepared.file, out_dir=tmp_path / "b", progress=False)
     assert by_onnx.metrics["accuracy"] == by_torch.metrics["accuracy"]
     assert by_onnx.metrics["confusion"] == by_torch.metrics["confusion"]
+
+
+def test_tta_export_averages_each_face_with_its_mirror(model_file, tmp_path):
+    plain = OnnxClassifier(export_onnx(model_file, tmp_path / "p.onnx").path)
+    result = export_onnx(model_file, tmp_path / "t.onnx", check_faces=_faces(), tta=True)
+    assert result.max_abs_diff < 1e-4  # against torch with the same mirror averaging
+    tta = OnnxClassifier(result.path)
+    assert tta.tta == "hflip" and plain.tta == "none"
+    faces = _faces(8)
+    mirrored = faces[:, :, ::-1].copy()
+    expected = (plain.predict_proba(faces) + plain.predict_proba(mirrored)) / 2
+    assert np.allclose(tta.predict_proba(faces), expected, atol=1e-5)
+    assert np.allclose(tta.predict_proba(mirrored), tta.predict_proba(faces), atol=1e-5)

@@ -322,6 +322,9 @@ def export_cmd(
         str | None, typer.Option(help="The split int8 calibrates on (default: --split).")
     ] = None,
     faces: Annotated[int, typer.Option(help="How many faces to check and calibrate with.")] = 512,
+    tta: Annotated[
+        bool, typer.Option(help="Average each face with its mirror image, inside the graph.")
+    ] = False,
 ):
     """Export a trained model to ONNX, checked against torch on real faces; with --data, the
     accuracy of torch and of the exported file on --split (the cost of --int8)."""
@@ -345,8 +348,10 @@ def export_cmd(
             evaluation = select_split(prepared, split)
             check = sample(evaluation)
             calibration = sample(select_split(prepared, calibration_split or split))
-        return export_onnx(model, onnx, check_faces=check, int8=int8,
-                           calibration_faces=calibration, eval_data=evaluation)  # fmt: skip
+        return export_onnx(
+            model, onnx, check_faces=check, int8=int8, calibration_faces=calibration,
+            eval_data=evaluation, tta=tta,
+        )  # fmt: skip
 
     result = _run(work)
     typer.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB)")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from . import __version__
 from .errors import TinyferError
@@ -27,8 +28,9 @@ class ExportResult:
     eval_n: int = 0
 
 
-def _metadata(meta) -> dict[str, str]:
+def _metadata(meta, tta: bool) -> dict[str, str]:
     return {
+        "tta": "hflip" if tta else "none",
         "tinyfer_version": __version__,
         "model_name": meta.name,
         "labels": json.dumps(list(meta.labels)),
@@ -39,6 +41,25 @@ def _metadata(meta) -> dict[str, str]:
     }
 
 
+class Probabilities(torch.nn.Module):
+    """The exported graph: faces ``(B, 1, H, W)`` in [0, 1] -> probabilities ``(B, C)``; with
+    ``tta``, the mean over each face and its mirror image."""
+
+    def __init__(self, model: torch.nn.Module, tta: bool = False):
+        super().__init__()
+        self.model, self.tta = model, tta
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(self.model(faces), dim=1)
+        if self.tta:
+            probs = (probs + torch.softmax(self.model(torch.flip(faces, dims=[3])), dim=1)) / 2
+        return probs
+
+    @torch.no_grad()
+    def predict_proba(self, faces: np.ndarray) -> np.ndarray:
+        return self(torch.from_numpy(faces).float().div(255)[:, None]).numpy()
+
+
 def export_onnx(
     model_path: str | Path,
     out: str | Path,
@@ -47,6 +68,7 @@ def export_onnx(
     int8: bool = False,
     calibration_faces: np.ndarray | None = None,
     eval_data=None,
+    tta: bool = False,
 ) -> ExportResult:
     """Write ``model_path`` (run directory or model.pt) as one ONNX file with inputs ``faces``
     ``(B, 1, H, W)`` float in [0, 1] and outputs ``probabilities`` ``(B, C)``.
@@ -55,15 +77,16 @@ def export_onnx(
     absolute difference is returned. With ``int8``, weights and activations are quantised
     (static QDQ) using ``calibration_faces``. With ``eval_data`` (a :class:`Prepared`), the
     accuracy of torch's and of the ONNX file's predictions on it is returned, so the cost of
-    int8 is measured, not assumed.
+    int8 is measured, not assumed. With ``tta``, the file averages the probabilities of each
+    face and its mirror image (test-time augmentation inside the graph, so every user of the
+    file gets it and its latency counts it).
     """
     import onnx
-    import torch
 
     from .checkpoint import load_model, resolve_model_file
 
     model, meta = load_model(resolve_model_file(model_path))
-    wrapped = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
+    wrapped = Probabilities(model, tta).eval()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -72,10 +95,10 @@ def export_onnx(
     try:
         torch.onnx.export(
             wrapped, (dummy,), tmp, input_names=["faces"], output_names=["probabilities"],
-            dynamic_shapes={"input": {0: batch}}, external_data=False, verbose=False,
+            dynamic_shapes={"faces": {0: batch}}, external_data=False, verbose=False,
         )  # fmt: skip
         proto = onnx.load(tmp)
-        for key, value in _metadata(meta).items():
+        for key, value in _metadata(meta, tta).items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.save(proto, tmp)
@@ -91,14 +114,14 @@ def export_onnx(
         from .predict import OnnxClassifier
 
         onnx_probs = OnnxClassifier(out).predict_proba(check_faces)
-        torch_probs = model.predict_proba(check_faces)
+        torch_probs = wrapped.predict_proba(check_faces)
         diff = float(np.abs(onnx_probs - torch_probs).max())
     accuracy = {}
     if eval_data is not None:
         from .evaluation.evaluate import evaluate_arrays
         from .predict import OnnxClassifier
 
-        for name, clf in (("torch", model), ("onnx", OnnxClassifier(out))):
+        for name, clf in (("torch", wrapped), ("onnx", OnnxClassifier(out))):
             result = evaluate_arrays(clf, meta.labels, eval_data)
             accuracy[name] = result.metrics["accuracy"]
             accuracy["n"] = result.metrics["n"]

@@ -55,6 +55,7 @@ class OnnxClassifier:
         self.img_size = int(meta["img_size"])
         self.preprocessing: dict[str, Any] = json.loads(meta.get("preprocessing", "{}"))
         self.metrics: dict[str, Any] = json.loads(meta.get("metrics", "{}"))
+        self.tta: str = meta.get("tta", "none")  # "hflip": mirror averaging inside the graph
 
     def predict_proba(self, faces: np.ndarray, batch: int = 256) -> np.ndarray:
         faces = np.asarray(faces)
