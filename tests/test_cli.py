@@ -105,3 +105,10 @@ def test_export_reports_the_accuracy_cost_of_int8(synth_prepared, tmp_path):
     result = runner.invoke(app, ["export", str(tmp_path / "model.pt"), "--onnx",
                                  str(tmp_path / "q.onnx"), "--int8"])  # fmt: skip
     assert result.exit_code == 2 and "calibration" in result.output
+
+
+def test_bench_json(onnx_model):
+    result = runner.invoke(app, ["bench", "--model", str(onnx_model), "--repeats", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["faces_found"] == 1 and figures["classify_ms"] > 0

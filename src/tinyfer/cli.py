@@ -436,3 +436,41 @@ def predict_cmd(
         err.print(f"annotated copies: {annotate}", highlight=False)
     if not s.processed:
         raise typer.Exit(1)
+
+
+@app.command("bench")
+def bench_cmd(
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", "-m", help="Run directory, model.pt or .onnx (default: bundled)."),
+    ] = None,
+    image: Annotated[
+        Path | None, typer.Option(help="A photo to time on (default: a drawn 896x896 face).")
+    ] = None,
+    threads: Annotated[int, typer.Option(min=1, help="Threads for onnxruntime and OpenCV.")] = 1,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per figure.")] = 100,
+    min_face: Annotated[
+        float, typer.Option(help="Smallest face to find, fraction of the shorter side.")
+    ] = 0.1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+):
+    """Time tinyfer on this machine: per face, per batch, detection, whole frame."""
+    from .bench import measure_speed
+
+    s = _run(lambda: measure_speed(model, image, threads=threads, repeats=repeats,
+                                   min_face=min_face))  # fmt: skip
+    if as_json:
+        json.dump(s.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    shape = "x".join(map(str, s.image_shape[:2]))
+    table = Table("measure", "median", title=f"{s.model}, {s.threads} thread(s)")
+    table.add_row("classify one face (batch 1)", f"{s.classify_ms:.3f} ms")
+    table.add_row(f"classify a batch of {s.batch}", f"{s.batch_faces_per_s:,.0f} faces/s")
+    table.add_row(f"detect faces ({shape})", f"{s.detect_ms:.2f} ms")
+    table.add_row(f"frame -> predictions ({s.faces_found} face(s))", f"{s.end_to_end_ms:.2f} ms")
+    Console().print(table)
+    typer.echo(f"image: {s.image}; medians of {s.repeats} runs after a warm-up")

@@ -143,7 +143,7 @@ class Recognizer:
             gray = load_image(image, gray=True)
             faces = self.detector.detect(gray)
             found.append(faces)
-            crops += [self._crop(gray, face) for face in faces]
+            crops += [self.crop(gray, face) for face in faces]
         probs = self.predict_faces(np.stack(crops)) if crops else np.zeros((0, len(self.labels)))
         out, start = [], 0
         for faces in found:
@@ -167,7 +167,8 @@ class Recognizer:
         for frame in iter_frames(source, every=every):
             yield FramePrediction(frame.index, frame.time, tuple(self.predict(frame.image)))
 
-    def _crop(self, gray: np.ndarray, face: Face) -> np.ndarray:
+    def crop(self, gray: np.ndarray, face: Face) -> np.ndarray:
+        """The crop the model sees of ``face`` in ``gray``: its margin, alignment and size."""
         return crop_face(gray, face, size=self.img_size, margin=self.margin, align=self.align)
 
     def _resize(self, gray: np.ndarray) -> np.ndarray:
