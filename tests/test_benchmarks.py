@@ -23,3 +23,39 @@ def test_train_speed_runs(tmp_path):
     row = result["images_per_s"][0]
     assert row["model"] == "tiny" and row["channels_last"] > 0 and row["contiguous"] > 0
     assert result["machine"]["cores"] and result["versions"]["torch"]
+
+
+def test_bundle_model_runs_on_a_tiny_fer2013(tmp_path):
+    """A fake FER2013 folder edition, one epoch of the bundled recipe, then the script."""
+    import cv2
+    import numpy as np
+
+    from tinyfer.labels import EMOTIONS
+
+    rng = np.random.default_rng(0)
+    folders = {"Training": "train", "PublicTest": "test", "PrivateTest": "test"}
+    names = {"anger": "angry", "happiness": "happy", "sadness": "sad"}
+    data = tmp_path / "fer2013"
+    for usage, folder in folders.items():
+        for emotion in EMOTIONS:
+            out = data / folder / names.get(emotion, emotion)
+            out.mkdir(parents=True, exist_ok=True)
+            for i in range(4):
+                cv2.imwrite(str(out / f"{usage}_{i}.jpg"), rng.integers(0, 255, (48, 48), np.uint8))
+    run = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "tinyfer", "train", str(BENCH.parent / "configs" / "bundled.yaml"),
+         "--out", str(run), "--set", f"data.path={data}", "--set", "classify.epochs=1",
+         "--set", "trainer.progress=false"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    onnx = tmp_path / "assets" / "model.onnx"
+    _run("bundle_model.py", str(run), "--data", str(data), "--out", str(onnx), "--tta",
+         tmp_path=tmp_path)  # fmt: skip
+    result = json.loads((tmp_path / "bundled_model.json").read_text())
+    assert result["PrivateTest"]["n"] == 28 and result["tta"] == "hflip"
+    assert result["onnx_vs_torch_max_abs_diff"] < 1e-4
+    card = (tmp_path / "assets" / "MODEL_CARD.md").read_text()
+    assert f"| **PrivateTest** | 28 | {result['PrivateTest']['accuracy']:.4f} |" in card
+    assert (tmp_path / "bundled_confusion.png").stat().st_size > 0
