@@ -72,3 +72,16 @@ def test_alignment_levels_a_tilted_pair_of_eyes():
     unaligned = crop_face(img, face, size=100, margin=0.0)
     ys, xs = np.nonzero(unaligned > 128)
     assert abs(ys[xs < 50].mean() - ys[xs >= 50].mean()) > 10
+
+
+def test_haar_finds_the_face_in_every_sampled_ckplus_crop(ckplus_dir):
+    import cv2
+
+    files = sorted(ckplus_dir.rglob("*.png"))[::20]  # 50 crops of 48x48, every class
+    detector = create_detector("haar")
+    found = [detector.detect(cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)) for f in files]
+    missed = [f.name for f, faces in zip(files, found) if not faces]
+    assert not missed, f"no face found in {missed}"
+    for faces in found:  # boxes stay inside the 48x48 crop and cover most of it
+        x, y, w, h = faces[0].box
+        assert x >= 0 and y >= 0 and x + w <= 48 and y + h <= 48 and w * h > 0.5 * 48 * 48

@@ -155,3 +155,11 @@ def test_public_names_import_lazily():
     assert tinyfer.Recognizer is Recognizer
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = tinyfer.nope
+
+
+def test_a_small_image_without_a_found_face_is_taken_as_a_crop(onnx_model):
+    noise = np.random.default_rng(1).integers(0, 255, (48, 48), np.uint8)
+    (pred,) = Recognizer(onnx_model).predict(noise)
+    assert pred.box == (0, 0, 48, 48) and pred.score == 0.0  # score 0: assumed, not detected
+    assert Recognizer(onnx_model, small_images_are_faces=False).predict(noise) == []
+    assert Recognizer(onnx_model).predict(np.full((200, 200), 90, np.uint8)) == []

@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import TinyferError
 from .faces import Face, FaceDetector, create_detector, crop_face
+from .faces.detect import SMALL_SIDE
 from .io import iter_frames, load_image
 
 
@@ -107,7 +108,9 @@ class Recognizer:
     ``Recognizer()`` uses the bundled model; ``Recognizer("run_dir" | "model.pt" |
     "model.onnx")`` another one. ``detector`` is ``haar``, ``none`` (inputs are face crops) or
     any object with ``detect(gray) -> list[Face]``. Face crops are cut the way the model's
-    training faces were (margin, eye alignment, size), as its file records.
+    training faces were (margin, eye alignment, size), as its file records. With
+    ``small_images_are_faces``, an image under 96 px where no face is found is taken to be a
+    face crop (FER2013, CK+48 style) and classified whole, with detector score 0.0.
     """
 
     def __init__(
@@ -117,6 +120,7 @@ class Recognizer:
         detector: str | FaceDetector = "haar",
         min_face: float = 0.1,
         threads: int | None = None,
+        small_images_are_faces: bool = True,
     ):
         from .checkpoint import load_classifier
 
@@ -129,6 +133,7 @@ class Recognizer:
             kwargs = {"min_face": min_face, "find_eyes": self.align} if detector == "haar" else {}
             detector = create_detector(detector, **kwargs)
         self.detector = detector
+        self.small_images_are_faces = small_images_are_faces
 
     def predict(self, image: Any) -> list[Prediction]:
         """The faces in one image (a path, a BGR or gray numpy array, or a PIL image), largest
@@ -142,6 +147,8 @@ class Recognizer:
         for image in images:
             gray = load_image(image, gray=True)
             faces = self.detector.detect(gray)
+            if not faces and self.small_images_are_faces and min(gray.shape) < SMALL_SIDE:
+                faces = [Face((0, 0, gray.shape[1], gray.shape[0]), 0.0)]
             found.append(faces)
             crops += [self.crop(gray, face) for face in faces]
         probs = self.predict_faces(np.stack(crops)) if crops else np.zeros((0, len(self.labels)))
