@@ -59,3 +59,11 @@ def test_bundle_model_runs_on_a_tiny_fer2013(tmp_path):
     card = (tmp_path / "assets" / "MODEL_CARD.md").read_text()
     assert f"| **PrivateTest** | 28 | {result['PrivateTest']['accuracy']:.4f} |" in card
     assert (tmp_path / "bundled_confusion.png").stat().st_size > 0
+
+
+def test_video_memory_runs_on_a_short_video(tmp_path, onnx_model):
+    _run("video_memory.py", "--minutes", "0.05", "--model", str(onnx_model), "--name", "v",
+         tmp_path=tmp_path)  # fmt: skip
+    result = json.loads((tmp_path / "v.json").read_text())
+    assert result["video"]["frames"] == 90
+    assert "90 frames" in result["summary"] and result["peak_rss_mb"] > 0
