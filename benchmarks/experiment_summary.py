@@ -1,0 +1,55 @@
+"""Record a finished `tinyfer experiment` (its summary, never its data or checkpoints) in
+benchmarks/results/.
+
+python benchmarks/experiment_summary.py EXP_DIR NAME [--wall-seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from common import write_result
+
+KEPT = ("dataset", "format", "samples", "subjects", "labels", "protocol", "folds", "repeats",
+        "seeds")  # fmt: skip
+
+
+def summarize(exp_dir: Path) -> dict:
+    results = json.loads((exp_dir / "results.json").read_text())
+    protocol = json.loads((exp_dir / "protocol.json").read_text())
+    variants = {
+        name: {
+            "settings": v["settings"],
+            "accuracy": v["accuracy"],
+            "macro_f1": v["macro_f1"],
+            "fold_accuracy": v["fold_accuracy"],
+            "pooled_accuracy": v["pooled"]["accuracy"],
+            "pooled_confusion": v["pooled"]["confusion"],
+        }
+        for name, v in results["variants"].items()
+    }
+    return {
+        "run_command": (exp_dir / "command.txt").read_text().strip(),
+        "protocol": {k: protocol[k] for k in KEPT},
+        "variants": variants,
+        "comparisons": results["comparisons"],
+        "claims": results["claims"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("exp_dir", type=Path)
+    parser.add_argument("name")
+    parser.add_argument("--wall-seconds", type=float, help="Wall time of the whole command.")
+    args = parser.parse_args()
+    figures = summarize(args.exp_dir)
+    if args.wall_seconds:
+        figures["wall_seconds"] = args.wall_seconds
+    print(write_result(args.name, figures, "torch", "lightning", "kornia", "scipy"))
+
+
+if __name__ == "__main__":
+    main()
