@@ -67,3 +67,13 @@ def test_video_memory_runs_on_a_short_video(tmp_path, onnx_model):
     result = json.loads((tmp_path / "v.json").read_text())
     assert result["video"]["frames"] == 90
     assert "90 frames" in result["summary"] and result["peak_rss_mb"] > 0
+
+
+def test_speed_runs(tmp_path, onnx_model):
+    _run("speed.py", "--models", str(onnx_model), "--torch-model",
+         str(onnx_model.parent / "model.pt"), "--repeats", "2", "--batch", "4", "--name", "sp",
+         tmp_path=tmp_path)  # fmt: skip
+    result = json.loads((tmp_path / "sp.json").read_text())
+    (row,) = result["onnxruntime"]
+    assert row["threads"] == 1 and row["classify_ms"] > 0 and row["faces_found"] >= 1
+    assert result["torch"]["classify_ms"] > 0
