@@ -65,9 +65,11 @@ SMALL_SIDE = 96
 
 
 class HaarDetector:
-    """OpenCV's frontal-face Haar cascade, run on a copy downscaled to ``max_side`` for speed.
+    """OpenCV's frontal-face Haar cascade, run on a downscaled copy for speed.
 
-    ``min_face`` is the smallest face to find, as a fraction of the image's shorter side.
+    ``min_face`` is the smallest face to find, as a fraction of the image's shorter side; the
+    image is downscaled until such a face measures ``face_px`` pixels (the cascade's window is
+    24), so the cost depends on ``min_face``, not on the image's resolution.
     ``find_eyes`` also locates the eyes in each face (for alignment); it costs time.
     """
 
@@ -75,14 +77,16 @@ class HaarDetector:
 
     def __init__(
         self,
-        max_side: int = 320,
         min_face: float = 0.1,
+        face_px: int = 30,
         scale_factor: float = 1.1,
         min_neighbors: int = 5,
         find_eyes: bool = False,
     ):
-        self.max_side = max_side
+        if not 0 < min_face <= 1:
+            raise TinyferError(f"min_face is a fraction of the image's side; got {min_face}")
         self.min_face = min_face
+        self.face_px = face_px
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.find_eyes = find_eyes
@@ -101,7 +105,7 @@ class HaarDetector:
             gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
             scale = 128 / min(gray.shape)
         else:
-            scale = min(1.0, self.max_side / max(h, w))
+            scale = min(1.0, self.face_px / (self.min_face * min(h, w)))
         small = (
             cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             if scale < 1
