@@ -77,3 +77,10 @@ def test_speed_runs(tmp_path, onnx_model):
     (row,) = result["onnxruntime"]
     assert row["threads"] == 1 and row["classify_ms"] > 0 and row["faces_found"] >= 1
     assert result["torch"]["classify_ms"] > 0
+
+
+def test_detector_sweep_runs(tmp_path):
+    _run("detector_sweep.py", "--repeats", "1", "--crops", "3", "--min-face", "0.2",
+         "--scale-factor", "1.2", "--name", "ds", tmp_path=tmp_path)  # fmt: skip
+    (row,) = json.loads((tmp_path / "ds.json").read_text())["rows"]
+    assert row["detect_ms"] > 0 and row["found"]["drawn 896 px faces"] == 1.0
