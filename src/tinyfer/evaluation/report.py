@@ -249,9 +249,10 @@ def build_blocks(exp_dir: Path, results: dict, protocol: dict, cfg) -> list[Bloc
     ]
     recon = sorted((exp_dir / "runs").glob("*/repeat0/fold00/reconstructions.png"))
     if recon:
+        blocks.append(("h2", "Autoencoder reconstructions (phase 1, fold 0)"))
         blocks += [
-            ("h2", "Autoencoder reconstructions (phase 1, fold 0)"),
-            ("img", recon[0], f"{recon[0].parts[-4]}: validation faces and their reconstructions."),
+            ("img", path, f"{path.parts[-4]}: validation faces and their reconstructions.")
+            for path in recon
         ]
     return blocks
 
