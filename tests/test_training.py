@@ -73,6 +73,23 @@ def test_autoencoder_init_really_loads_the_phase1_encoder(synth_prepared, tmp_pa
     assert not torch.equal(other.encoder.state_dict()[first], saved[first])
 
 
+def test_pretrained_init_takes_the_encoder_of_another_run(synth_prepared, tmp_path):
+    first = train(_cfg(synth_prepared, tmp_path, classify={"init": "random"}), tmp_path / "a")
+    source, _ = load_model(first.checkpoint)
+    # Frozen for the whole run, the encoder must stay the source run's exactly.
+    cfg = _cfg(synth_prepared, tmp_path, classify={"init": "pretrained", "freeze_epochs": 2,
+                                                   "pretrained": str(first.run_dir)})  # fmt: skip
+    model, _ = load_model(train(cfg, tmp_path / "b").checkpoint)
+    for key, value in model.encoder.state_dict().items():
+        assert torch.equal(value, source.encoder.state_dict()[key]), key
+    other = _cfg(synth_prepared, tmp_path, model={"name": "small"},
+                 classify={"init": "pretrained", "pretrained": str(first.run_dir)})  # fmt: skip
+    with pytest.raises(TinyferError, match="another architecture.*choose model.name: tiny"):
+        train(other, tmp_path / "c")
+    with pytest.raises(ConfigError, match="needs classify.pretrained"):
+        _cfg(synth_prepared, tmp_path, classify={"init": "pretrained"})
+
+
 def test_run_directory_has_everything(synth_prepared, tmp_path):
     result = train(_cfg(synth_prepared, tmp_path, augment={"offline_copies": 1}), tmp_path / "run")
     run = result.run_dir

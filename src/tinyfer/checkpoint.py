@@ -100,6 +100,28 @@ def load_model(path: str | Path):
     return model.eval(), meta
 
 
+def load_pretrained_encoder(encoder, path: str | Path) -> None:
+    """Initialise ``encoder`` from the encoder of a trained model (a model.pt or run directory),
+    e.g. FER2013 weights before fine-tuning on CK+; the head is not taken (classes differ)."""
+    from dataclasses import asdict
+
+    from .models import EncoderSpec
+
+    file = resolve_model_file(path)
+    payload = _read(file, "model")
+    theirs = {**asdict(EncoderSpec.from_dict(payload["arch"]["spec"])),
+              "in_chans": payload["in_chans"]}  # fmt: skip
+    mine = {**asdict(encoder.spec), "in_chans": encoder.in_chans}
+    if mine != theirs:
+        diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
+        raise TinyferError(
+            f"{file}: a model of another architecture (file vs this model: {diff}); "
+            f"choose model.name: {payload['name']}"
+        )
+    state = payload["state_dict"]
+    encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
+
+
 def save_encoder(path: str | Path, encoder) -> Path:
     """Write the phase-1 encoder with the spec it was built from."""
     from dataclasses import asdict

@@ -63,7 +63,8 @@ class PretrainConfig:
 class ClassifyConfig:
     """Phase 2: the whole model trained to classify."""
 
-    init: Literal["autoencoder", "random"] = "autoencoder"
+    init: Literal["autoencoder", "random", "pretrained"] = "autoencoder"
+    pretrained: str | None = None  # init: pretrained: a model.pt or run directory (e.g. FER2013)
     epochs: int = 30
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -71,6 +72,12 @@ class ClassifyConfig:
     label_smoothing: float = 0.0
     class_balance: Literal["none", "weights", "sampler"] = "none"
     patience: int = 8  # early stopping on validation accuracy; 0 = off
+
+    def __post_init__(self):
+        if self.init == "pretrained" and not self.pretrained:
+            raise ConfigError(
+                "classify.init: pretrained needs classify.pretrained: a model.pt or run directory"
+            )
 
 
 @dataclass

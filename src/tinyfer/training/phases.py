@@ -17,7 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import ModelMeta, load_encoder_into, save_encoder, save_model
+from ..checkpoint import (
+    ModelMeta,
+    load_encoder_into,
+    load_pretrained_encoder,
+    save_encoder,
+    save_model,
+)
 from ..config import TrainConfig, from_dict, to_dict
 from ..errors import ConfigError, TinyferError
 from ..prepare import Prepared, prepare
@@ -331,7 +337,8 @@ def train(
     data: Prepared | None = None,
     parts: dict | None = None,
 ) -> RunResult:
-    """Train one model by ``cfg``: phase 1 if ``classify.init`` is ``autoencoder``, then phase 2.
+    """Train one model by ``cfg``: phase 1 if ``classify.init`` is ``autoencoder`` (or the
+    encoder of ``classify.pretrained``), then phase 2.
 
     ``data`` and ``parts`` (index arrays for train/val/test) may be given, as experiments do;
     otherwise the data is prepared from ``cfg.data`` and split by ``cfg.split``.
@@ -355,6 +362,9 @@ def train(
     if cfg.classify.init == "autoencoder":
         # Phase 1 trains model.encoder itself and leaves its best weights in it.
         pre = _run_pretrain(cfg, model, dm, data, parts, run_dir, resume)
+    elif cfg.classify.init == "pretrained":
+        load_pretrained_encoder(model.encoder, cfg.classify.pretrained)
+        log.info("encoder initialised from %s", cfg.classify.pretrained)
 
     c = cfg.classify
     weights = None
