@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -55,3 +56,16 @@ def write_result(name: str, figures: dict, *packages: str) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def record_main(doc: str, summarize, *packages: str) -> None:
+    """The command line of a script that records a finished run: ``DIR NAME [--wall-seconds]``."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("dir", type=Path)
+    parser.add_argument("name")
+    parser.add_argument("--wall-seconds", type=float, help="Wall time of the whole command.")
+    args = parser.parse_args()
+    figures = summarize(args.dir)
+    if args.wall_seconds:
+        figures["wall_seconds"] = args.wall_seconds
+    print(write_result(args.name, figures, *packages))

@@ -6,11 +6,10 @@ python benchmarks/experiment_summary.py EXP_DIR NAME [--wall-seconds S]
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from common import write_result
+from common import record_main
 
 KEPT = ("dataset", "format", "samples", "subjects", "labels", "protocol", "folds", "repeats",
         "seeds")  # fmt: skip
@@ -39,17 +38,5 @@ def summarize(exp_dir: Path) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("exp_dir", type=Path)
-    parser.add_argument("name")
-    parser.add_argument("--wall-seconds", type=float, help="Wall time of the whole command.")
-    args = parser.parse_args()
-    figures = summarize(args.exp_dir)
-    if args.wall_seconds:
-        figures["wall_seconds"] = args.wall_seconds
-    print(write_result(args.name, figures, "torch", "lightning", "kornia", "scipy"))
-
-
 if __name__ == "__main__":
-    main()
+    record_main(__doc__, summarize, "torch", "lightning", "kornia", "scipy")

@@ -5,12 +5,11 @@ python benchmarks/train_summary.py RUN_DIR NAME [--wall-seconds S]
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import yaml
-from common import write_result
+from common import record_main
 
 
 def summarize(run_dir: Path) -> dict:
@@ -46,17 +45,5 @@ def summarize(run_dir: Path) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("name")
-    parser.add_argument("--wall-seconds", type=float, help="Wall time of the whole command.")
-    args = parser.parse_args()
-    figures = summarize(args.run_dir)
-    if args.wall_seconds:
-        figures["wall_seconds"] = args.wall_seconds
-    print(write_result(args.name, figures, "torch", "lightning", "kornia"))
-
-
 if __name__ == "__main__":
-    main()
+    record_main(__doc__, summarize, "torch", "lightning", "kornia")
