@@ -19,7 +19,10 @@ def test_yaml_with_overrides(tmp_path):
     ("data", "message"),
     [
         ({"clasify": {}}, "unknown key.*clasify.*valid keys: data, model"),
-        ({"classify": {"epoch": 3}}, "classify.epoch; valid keys in classify: init, pretrained, epochs"),
+        (
+            {"classify": {"epoch": 3}},
+            "classify.epoch; valid keys in classify: init, pretrained, epochs",
+        ),
         ({"classify": {"epochs": "ten"}}, "classify.epochs: expected a whole number"),
         ({"classify": {"init": "imagenet"}}, "classify.init: 'imagenet' is not allowed"),
         ({"augment": {"hflip": "yes"}}, "augment.hflip: expected true or false"),

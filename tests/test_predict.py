@@ -130,16 +130,15 @@ def test_a_label_list_that_does_not_match_the_outputs_is_refused(onnx_model, tmp
         Recognizer(tmp_path / "liar.onnx")
 
 
-def test_predict_command_does_not_import_torch(onnx_model, face_frames):
+def test_predict_command_does_not_import_torch(face_frames):
     import json
     import subprocess
     import sys
 
-    code = (
+    code = (  # the bundled model, as a user's first call
         "import sys\n"
         "from tinyfer.cli import app\n"
-        f"app(['predict', '--model', {str(onnx_model)!r}, '--format', 'json', "
-        f"{str(face_frames[0])!r}], standalone_mode=False)\n"
+        f"app(['predict', '--format', 'json', {str(face_frames[0])!r}], standalone_mode=False)\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning', 'kornia')]\n"
         "print('heavy modules:', heavy, file=sys.stderr)"
     )
@@ -163,3 +162,31 @@ def test_a_small_image_without_a_found_face_is_taken_as_a_crop(onnx_model):
     assert pred.box == (0, 0, 48, 48) and pred.score == 0.0  # score 0: assumed, not detected
     assert Recognizer(onnx_model, small_images_are_faces=False).predict(noise) == []
     assert Recognizer(onnx_model).predict(np.full((200, 200), 90, np.uint8)) == []
+
+
+def test_bundled_model_finds_the_mug_face(mug_frame):
+    from tinyfer.checkpoint import BUNDLED_MODEL
+
+    rec = Recognizer()
+    assert rec.classifier.path == BUNDLED_MODEL and rec.labels == EMOTIONS
+    assert rec.classifier.tta == "hflip"
+    (face,) = rec.predict(mug_frame)
+    _check(face)
+    x, y, w, _ = face.box
+    assert 150 < x < 250 and 150 < y < 280 and 450 < w < 600  # the face, not the hair or neck
+
+
+def test_bundled_model_is_the_shipped_checkpoint_exported(fer2013_dir):
+    from pathlib import Path
+
+    from tinyfer.checkpoint import BUNDLED_MODEL, load_model
+    from tinyfer.export import Probabilities
+
+    weights = Path(__file__).parents[1] / "weights" / "fer2013_base.pt"
+    model, _ = load_model(weights)
+    files = sorted((fer2013_dir / "test").rglob("PrivateTest_*.jpg"))[::60]
+    faces = np.stack([load_image(f, gray=True) for f in files])
+    torch_probs = Probabilities(model, tta=True).eval().predict_proba(faces)
+    onnx_probs = OnnxClassifier(BUNDLED_MODEL).predict_proba(faces)
+    assert len(faces) > 50
+    assert np.abs(torch_probs - onnx_probs).max() < 1e-4
