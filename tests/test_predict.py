@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tinyfer.errors import TinyferError, VideoError
-from tinyfer.faces import create_detector, crop_face
+from tinyfer.faces import crop_face
 from tinyfer.io import iter_frames, load_image
 from tinyfer.labels import EMOTIONS
 from tinyfer.predict import FramePrediction, OnnxClassifier, Prediction, Recognizer
@@ -44,7 +44,7 @@ def test_one_face_per_synthetic_frame_from_every_input_kind(rec, face_frames):
 
 def test_probabilities_are_the_classifiers_on_the_models_crop(rec, onnx_model, face_frames):
     gray = load_image(face_frames[1], gray=True)
-    (face,) = create_detector("haar").detect(gray)
+    (face,) = rec.detector.detect(gray)
     crop = crop_face(gray, face, size=48, margin=0.1)
     expected = OnnxClassifier(onnx_model).predict_proba(crop[None])[0]
     (pred,) = rec.predict(gray)

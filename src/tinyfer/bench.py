@@ -61,7 +61,7 @@ def measure_speed(
     threads: int = 1,
     repeats: int = 100,
     batch: int = 32,
-    min_face: float = 0.1,
+    min_face: float = 0.2,
 ) -> Speed:
     """Time the model (default: bundled) and the Haar detector on ``image`` (default: a drawn
     896x896 face) with ``threads`` threads for onnxruntime and OpenCV."""

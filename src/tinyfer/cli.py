@@ -397,7 +397,7 @@ def predict_cmd(
     ] = None,
     min_face: Annotated[
         float, typer.Option(help="Smallest face to find, fraction of the shorter side.")
-    ] = 0.1,
+    ] = 0.2,
     threads: Annotated[int | None, typer.Option(min=1, help="onnxruntime threads.")] = None,
 ):
     """Recognise the expressions of the faces in images, folders, videos or a camera.
@@ -451,7 +451,7 @@ def bench_cmd(
     repeats: Annotated[int, typer.Option(min=1, help="Timed runs per figure.")] = 100,
     min_face: Annotated[
         float, typer.Option(help="Smallest face to find, fraction of the shorter side.")
-    ] = 0.1,
+    ] = 0.2,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ):
     """Time tinyfer on this machine: per face, per batch, detection, whole frame."""

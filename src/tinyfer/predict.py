@@ -108,7 +108,9 @@ class Recognizer:
     ``Recognizer()`` uses the bundled model; ``Recognizer("run_dir" | "model.pt" |
     "model.onnx")`` another one. ``detector`` is ``haar``, ``none`` (inputs are face crops) or
     any object with ``detect(gray) -> list[Face]``. Face crops are cut the way the model's
-    training faces were (margin, eye alignment, size), as its file records. With
+    training faces were (margin, eye alignment, size), as its file records. The Haar defaults
+    (faces of at least 20% of the image's shorter side, pyramid step 1.2) keep one 896x896
+    frame under 10 ms on one core; lower ``min_face`` for small faces (group photos). With
     ``small_images_are_faces``, an image under 96 px where no face is found is taken to be a
     face crop (FER2013, CK+48 style) and classified whole, with detector score 0.0.
     """
@@ -118,7 +120,8 @@ class Recognizer:
         model: str | Path | None = None,
         *,
         detector: str | FaceDetector = "haar",
-        min_face: float = 0.1,
+        min_face: float = 0.2,
+        scale_factor: float = 1.2,
         threads: int | None = None,
         small_images_are_faces: bool = True,
     ):
@@ -130,8 +133,8 @@ class Recognizer:
         self.margin: float = float(meta.preprocessing.get("margin", 0.1))
         self.align: bool = bool(meta.preprocessing.get("align", False))
         if isinstance(detector, str):
-            kwargs = {"min_face": min_face, "find_eyes": self.align} if detector == "haar" else {}
-            detector = create_detector(detector, **kwargs)
+            kwargs = {"min_face": min_face, "scale_factor": scale_factor, "find_eyes": self.align}
+            detector = create_detector(detector, **(kwargs if detector == "haar" else {}))
         self.detector = detector
         self.small_images_are_faces = small_images_are_faces
 

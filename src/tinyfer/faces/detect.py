@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -60,6 +61,7 @@ def _cascade(file: str):
     return cascade
 
 
+WINDOW = 24  # the side of the frontal-face cascade's detection window, in pixels
 #: Images whose shorter side is below this are treated as face crops by the Haar detector.
 SMALL_SIDE = 96
 
@@ -68,8 +70,8 @@ class HaarDetector:
     """OpenCV's frontal-face Haar cascade, run on a downscaled copy for speed.
 
     ``min_face`` is the smallest face to find, as a fraction of the image's shorter side; the
-    image is downscaled until such a face measures ``face_px`` pixels (the cascade's window is
-    24), so the cost depends on ``min_face``, not on the image's resolution.
+    image is downscaled until such a face just covers the cascade's 24-pixel window, so the
+    cost follows ``min_face``, not the image's resolution (``benchmarks/detector_sweep.py``).
     ``find_eyes`` also locates the eyes in each face (for alignment); it costs time.
     """
 
@@ -78,7 +80,6 @@ class HaarDetector:
     def __init__(
         self,
         min_face: float = 0.1,
-        face_px: int = 30,
         scale_factor: float = 1.1,
         min_neighbors: int = 5,
         find_eyes: bool = False,
@@ -86,7 +87,6 @@ class HaarDetector:
         if not 0 < min_face <= 1:
             raise TinyferError(f"min_face is a fraction of the image's side; got {min_face}")
         self.min_face = min_face
-        self.face_px = face_px
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.find_eyes = find_eyes
@@ -105,14 +105,15 @@ class HaarDetector:
             gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
             scale = 128 / min(gray.shape)
         else:
-            scale = min(1.0, self.face_px / (self.min_face * min(h, w)))
-        small = (
-            cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            if scale < 1
-            else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-            if scale > 1
-            else gray
-        )
+            # The largest integer factor at which the smallest face asked for still covers the
+            # cascade's 24-pixel window (OpenCV's area resize is fastest for integer factors).
+            scale = 1 / max(1, math.floor(self.min_face * min(h, w) / WINDOW))
+        if scale < 1:
+            small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        elif scale > 1:
+            small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        else:
+            small = gray
         side = max(12, int(min(small.shape[:2]) * self.min_face))
         rects, _, weights = self._faces.detectMultiScale3(
             cv2.equalizeHist(small),
