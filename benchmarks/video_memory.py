@@ -78,7 +78,7 @@ def main() -> None:
     figures = {
         "video": {"minutes": args.minutes, "frames": frames, "size": "640x480", "fps": 30},
         "every": args.every,
-        "command": " ".join(cmd[1:]),
+        "predict_command": " ".join(cmd[1:]),
         "seconds": round(seconds, 1),
         "frames_per_s": round(frames / args.every / seconds, 1),
         "peak_rss_mb": round(float(mb.max()), 1),

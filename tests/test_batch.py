@@ -65,6 +65,7 @@ def test_json_records_images_and_video_frames(rec, inputs):
     assert set(face) == {"box", "score", "label", "probabilities"}
     assert sum(face["probabilities"].values()) == pytest.approx(1, abs=1e-5)
     assert summary.faces == sum(len(r["faces"]) for r in records) == 6
+    assert summary.without_face == 1  # the blank image
 
 
 def test_csv_and_table_carry_the_same_predictions(rec, inputs):

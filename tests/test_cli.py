@@ -68,6 +68,7 @@ def test_predict_json_and_exit_status(onnx_model, face_frames, tmp_path):
     assert record["file"] == str(face_frames[0]) and len(record["faces"]) == 1
     assert "missing.jpg: no such file or folder" in result.stderr
     assert "1 image(s): 1 face(s); 1 input(s) skipped" in result.stderr
+    assert "without a face" not in result.stderr
     result = runner.invoke(app, [*args, str(tmp_path / "missing.jpg")])
     assert result.exit_code == 1  # nothing could be processed
     assert json.loads(result.stdout) == []
@@ -112,3 +113,16 @@ def test_bench_json(onnx_model):
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
     assert figures["faces_found"] == 1 and figures["classify_ms"] > 0
+
+
+def test_predict_says_why_an_image_may_have_no_face(onnx_model, tmp_path):
+    import cv2
+    import numpy as np
+
+    blank = tmp_path / "wall.png"
+    cv2.imwrite(str(blank), np.full((300, 400), 128, np.uint8))
+    result = runner.invoke(app, ["predict", "--model", str(onnx_model), str(blank)])
+    assert result.exit_code == 0  # processed: an empty faces list is not an error
+    assert "no face" in result.stdout
+    assert "1 image(s) or frame(s) without a face" in result.stderr
+    assert "20% of the image's shorter side" in result.stderr

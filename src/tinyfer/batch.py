@@ -45,6 +45,7 @@ class Summary:
     videos: int = 0
     frames: int = 0
     faces: int = 0
+    without_face: int = 0  # images and frames where no face was found
     skipped: int = 0  # files in given folders that are neither images nor videos
     failed: list[tuple[str, str]] = field(default_factory=list)  # (input, problem)
 
@@ -243,6 +244,7 @@ def run_predictions(
                         annotator.image(name, image, faces)
                     summary.images += 1
                     summary.faces += len(faces)
+                    summary.without_face += not faces
                 else:
                     _run_video(recognizer, source, name, writer, annotator, every, max_frames,
                                summary)  # fmt: skip
@@ -283,6 +285,7 @@ def _run_video(recognizer, source, name, writer, annotator, every, max_frames, s
                 sink.add(frame.image, faces)
             summary.frames += 1
             summary.faces += len(faces)
+            summary.without_face += not faces
     finally:
         if sink:
             sink.close()

@@ -432,6 +432,13 @@ def predict_cmd(
         + (f"; {s.skipped} non-media file(s) in folders ignored" if s.skipped else ""),
         highlight=False,
     )
+    if s.without_face and detector == "haar":
+        err.print(
+            f"{s.without_face} image(s) or frame(s) without a face; faces smaller than "
+            f"{min_face:.0%} of the image's shorter side are not searched for (--min-face)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if annotate is not None and s.processed:
         err.print(f"annotated copies: {annotate}", highlight=False)
     if not s.processed:
