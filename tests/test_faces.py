@@ -85,3 +85,12 @@ def test_haar_finds_the_face_in_every_sampled_ckplus_crop(ckplus_dir):
     for faces in found:  # boxes stay inside the 48x48 crop and cover most of it
         x, y, w, h = faces[0].box
         assert x >= 0 and y >= 0 and x + w <= 48 and y + h <= 48 and w * h > 0.5 * 48 * 48
+
+
+def test_work_side_keeps_the_detection_copy_fine(face_frames):
+    gray = load_image(face_frames[0], gray=True)  # 192 px
+    full = create_detector("haar", min_face=0.1).detect(gray)[0].box  # factor 1: full size
+    kept = create_detector("haar", min_face=0.5, work_side=192).detect(gray)[0].box
+    coarse = create_detector("haar", min_face=0.5).detect(gray)[0].box  # factor 4: 48 px
+    assert np.allclose(kept, full, atol=4) and not all(v % 4 == 0 for v in kept)
+    assert all(v % 4 == 0 for v in coarse)  # coarse boxes snap to the downscale's grid

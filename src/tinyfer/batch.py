@@ -272,7 +272,9 @@ def _run_video(recognizer, source, name, writer, annotator, every, max_frames, s
     sink = None
     if annotator:
         fps = video_fps(source) if isinstance(source, Path) else 0.0
-        sink = annotator.video(name, (fps or 10.0) / every)
+        sink = annotator.video(
+            name if isinstance(source, Path) else "webcam", (fps or 10.0) / every
+        )
     try:
         counted = False
         for frame in _frames(source, every, max_frames):

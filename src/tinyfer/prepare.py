@@ -30,7 +30,9 @@ from .progress import parallel_map
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the way crops are made changes, so old caches are not re-used.
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2
+#: Haar works on copies with at least this shorter side when preparing (precise boxes).
+PREPARE_WORK_SIDE = 320
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,11 @@ def _init_worker(detector: str, cfg: DataConfig) -> None:
 
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would contend
 
-    kwargs = {"find_eyes": cfg.align, "min_face": cfg.min_face} if detector == "haar" else {}
+    kwargs = (
+        {"find_eyes": cfg.align, "min_face": cfg.min_face, "work_side": PREPARE_WORK_SIDE}
+        if detector == "haar"
+        else {}
+    )
     _worker["detector"] = create_detector(detector, **kwargs)
     _worker["cfg"] = cfg
 
