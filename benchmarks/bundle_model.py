@@ -162,9 +162,9 @@ PrivateTest accuracy {f["int8"]["accuracy"]:.4f} ({f["int8"]["change_points"]:+.
 - FER2013 is web images found by keyword search; who is in it is not documented, so accuracy
   for any group of people, on posed laboratory data (CK+, MUG) or on video is not the figure
   above and has not been measured here.
-- 48x48 gray crops: colour is discarded, and small or blurred faces are hard. The crop around a
-  detected face (Haar box plus {run["preprocessing"]["margin"]:.0%} margin) approximates
-  FER2013's framing.
+- 48x48 gray crops: colour is discarded, and small or blurred faces are hard. In `predict`,
+  a detected face is cropped as its Haar box plus a {run["preprocessing"]["margin"]:.0%}
+  margin; how closely that matches FER2013's own framing has not been measured.
 - It recognises seven prototypical expressions, not felt emotion.
 """
 
