@@ -78,7 +78,7 @@ def test_predict_webcam_without_a_camera_says_so(onnx_model):
     result = runner.invoke(app, ["predict", "--model", str(onnx_model), "--webcam",
                                  "--camera", "97"])  # fmt: skip
     assert result.exit_code == 1
-    assert "camera 97: no camera at this index" in result.stderr
+    assert "skipped: camera 97: no camera at this index" in result.stderr
     result = runner.invoke(app, ["predict", "--model", str(onnx_model)])
     assert result.exit_code == 2 and "at least one input" in result.output
 

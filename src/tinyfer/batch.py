@@ -234,7 +234,7 @@ def run_predictions(
     sources: list[Path | int] = [*files, *([camera] if camera is not None else [])]
     try:
         for source in sources:
-            name = str(source) if isinstance(source, Path) else f"camera:{source}"
+            name = str(source) if isinstance(source, Path) else f"camera {source}"
             try:
                 if isinstance(source, Path) and source.suffix.lower() not in VIDEO_SUFFIXES:
                     image = load_image(source)
