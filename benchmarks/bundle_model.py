@@ -19,7 +19,7 @@ import yaml
 from common import RESULTS, write_result
 
 from tinyfer.checkpoint import BUNDLED_MODEL, load_model
-from tinyfer.evaluation.evaluate import evaluate, load_eval_data, select_split
+from tinyfer.evaluation.evaluate import copies_in, evaluate, load_eval_data, select_split
 from tinyfer.export import export_onnx
 from tinyfer.models import count_parameters
 
@@ -64,8 +64,7 @@ def measure(run_dir: Path, data: Path, out: Path, tta: bool, work: Path) -> dict
             shutil.copy(eval_dir / "confusion.png", RESULTS / "bundled_confusion.png")
             # FER2013's test faces with a pixel-identical copy in Training (DATA.md's flaw):
             # the accuracy without them says how much the protocol's figure leans on them.
-            seen = {face.tobytes() for face in training.X}
-            fresh = np.array([face.tobytes() not in seen for face in private.X[result.kept]])
+            fresh = ~copies_in(private.subset(np.flatnonzero(result.kept)), training)
             hits = result.y_true == result.y_pred
             figures["PrivateTest_without_training_copies"] = {
                 "n": int(fresh.sum()), "accuracy": float(hits[fresh].mean()),
@@ -150,7 +149,8 @@ Confusion matrix on PrivateTest (rows: true class, columns: predicted, in the sa
 
 Without the {dd["copies_left_out"]} PrivateTest faces that have a pixel-identical copy in Training
 (a known flaw of FER2013): accuracy {dd["accuracy"]:.4f} on the other {dd["n"]}
-(on the copies: {dd["accuracy_on_copies"] or 0:.4f}).
+(on the copies: {dd["accuracy_on_copies"] or 0:.4f}); reproduce with `--exclude-copies-of
+Training` added to the command above.
 
 int8 (static QDQ, calibrated on 512 Training faces): {f["int8"]["onnx_bytes"] / 1e6:.2f} MB,
 PrivateTest accuracy {f["int8"]["accuracy"]:.4f} ({f["int8"]["change_points"]:+.2f} points).

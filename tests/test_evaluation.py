@@ -89,3 +89,28 @@ def test_evaluate_refuses_faces_of_another_size(synth_prepared, tmp_path):
     save_model(tmp_path / "m48.pt", model48, ModelMeta("tiny", synth_prepared.labels, 48, 1, {}))
     with pytest.raises(TinyferError, match="split 'PrivateTest' not in the data"):
         evaluate(tmp_path / "m48.pt", synth_prepared.file, split="PrivateTest", progress=False)
+
+
+def test_evaluation_without_the_test_faces_copied_in_training(tmp_path):
+    import dataclasses
+
+    from tinyfer.evaluation.evaluate import copies_in
+    from tinyfer.prepare import _write
+
+    data = _data(("anger", "happiness"), [0, 1, 0, 1, 0, 1])
+    splits = ["Training", "Training", "PrivateTest", "PrivateTest", "PrivateTest", "x"]
+    data = dataclasses.replace(data, splits=np.array(splits))
+    data.X[4] = data.X[0]  # a test face that is a copy of a training face
+    training = data.subset(np.flatnonzero(data.splits == "Training"))
+    test = data.subset(np.flatnonzero(data.splits == "PrivateTest"))
+    assert copies_in(test, training).tolist() == [False, False, True]
+    _write(data, tmp_path / "d.npz")
+    model = create_model("tiny", num_classes=2)
+    save_model(tmp_path / "m.pt", model, ModelMeta("tiny", data.labels, 48, 1, {}))
+    result, out = evaluate(tmp_path / "m.pt", tmp_path / "d.npz", split="PrivateTest",
+                           exclude_copies_of="Training", out_dir=tmp_path / "ev",
+                           progress=False)  # fmt: skip
+    saved = json.loads((out / "metrics.json").read_text())
+    assert result.metrics["n"] == saved["n"] == 2
+    assert saved["excluded_copies"] == {"of": "Training", "n": 1}
+    assert "1 (copies of Training)" in (out / "report.md").read_text()

@@ -265,13 +265,25 @@ def evaluate_cmd(
     ] = "all",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the results.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    exclude_copies_of: Annotated[
+        str | None,
+        typer.Option(help="Leave out faces with a pixel-identical copy in this split (Training)."),
+    ] = None,
 ):
     """Accuracy, balanced accuracy, macro-F1, per-class scores, confusion matrix, mistakes."""
     from .evaluation.evaluate import evaluate
     from .report_text import print_evaluation
 
     result, out_dir = _run(
-        lambda: evaluate(model, data, format=format, split=split, out_dir=out, progress=not as_json)
+        lambda: evaluate(
+            model,
+            data,
+            format=format,
+            split=split,
+            out_dir=out,
+            progress=not as_json,
+            exclude_copies_of=exclude_copies_of,
+        )
     )
     if as_json:
         json.dump(result.to_dict(), sys.stdout, indent=2)

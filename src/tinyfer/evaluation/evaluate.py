@@ -109,6 +109,13 @@ def select_split(data: Prepared, split: str) -> Prepared:
     return data.subset(np.flatnonzero(data.splits == split))
 
 
+def copies_in(data: Prepared, reference: Prepared) -> np.ndarray:
+    """``(N,)`` bool over ``data``: the faces with a pixel-identical copy in ``reference``
+    (FER2013's test splits share 568 images with Training)."""
+    seen = {face.tobytes() for face in reference.X}
+    return np.array([face.tobytes() in seen for face in data.X], dtype=bool)
+
+
 def evaluate(
     model_path: str | Path,
     data: str | Path,
@@ -118,9 +125,11 @@ def evaluate(
     out_dir: str | Path | None = None,
     prepared_dir: str | Path = "prepared",
     progress: bool = True,
+    exclude_copies_of: str | None = None,
 ) -> tuple[Evaluation, Path]:
     """Evaluate a model file (or run directory) on a dataset; writes metrics.json,
-    confusion.png and misclassified.png to ``out_dir``."""
+    confusion.png and misclassified.png to ``out_dir``. ``exclude_copies_of`` (a split, e.g.
+    ``Training``) leaves out the faces that have a pixel-identical copy in that split."""
     model_file = resolve_model_file(model_path)
     model, meta = load_classifier(model_file)
     prepared = load_eval_data(
@@ -131,7 +140,13 @@ def evaluate(
         prepared_dir=prepared_dir,
         progress=progress,
     )
-    prepared = select_split(prepared, split)
+    everything, prepared = prepared, select_split(prepared, split)
+    copies = 0
+    if exclude_copies_of:
+        mask = copies_in(prepared, select_split(everything, exclude_copies_of))
+        copies = int(mask.sum())
+        log.info("left out %d faces with a copy in %s", copies, exclude_copies_of)
+        prepared = prepared.subset(np.flatnonzero(~mask))
     result = evaluate_arrays(model, meta.labels, prepared)
     if out_dir is None:
         out_dir = model_file.parent / f"eval-{Path(data).stem}-{split}"
@@ -141,6 +156,7 @@ def evaluate(
         "model": str(model_file),
         "data": str(data),
         "split": split,
+        "excluded_copies": {"of": exclude_copies_of, "n": copies} if exclude_copies_of else None,
         "command": " ".join(sys.argv),
         **result.to_dict(),
     }
