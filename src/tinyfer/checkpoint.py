@@ -103,21 +103,12 @@ def load_model(path: str | Path):
 def load_pretrained_encoder(encoder, path: str | Path) -> None:
     """Initialise ``encoder`` from the encoder of a trained model (a model.pt or run directory),
     e.g. FER2013 weights before fine-tuning on CK+; the head is not taken (classes differ)."""
-    from dataclasses import asdict
-
-    from .models import EncoderSpec
-
     file = resolve_model_file(path)
     payload = _read(file, "model")
-    theirs = {**asdict(EncoderSpec.from_dict(payload["arch"]["spec"])),
-              "in_chans": payload["in_chans"]}  # fmt: skip
-    mine = {**asdict(encoder.spec), "in_chans": encoder.in_chans}
-    if mine != theirs:
-        diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
-        raise TinyferError(
-            f"{file}: a model of another architecture (file vs this model: {diff}); "
-            f"choose model.name: {payload['name']}"
-        )
+    _check_architecture(
+        encoder, payload["arch"]["spec"], payload["in_chans"], file,
+        f"a model of another architecture; choose model.name: {payload['name']}",
+    )  # fmt: skip
     state = payload["state_dict"]
     encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
 
@@ -139,20 +130,25 @@ def save_encoder(path: str | Path, encoder) -> Path:
 
 def load_encoder_into(encoder, path: str | Path) -> None:
     """Load a phase-1 encoder file into ``encoder``; refuses one made for another architecture."""
+    payload = _read(path, "encoder")
+    _check_architecture(
+        encoder, payload["spec"], payload["in_chans"], path,
+        "encoder made for another architecture; run phase 1 again for this model",
+    )  # fmt: skip
+    encoder.load_state_dict(payload["state_dict"])
+
+
+def _check_architecture(encoder, spec: dict, in_chans: int, file, problem: str) -> None:
+    """Refuse weights saved for an encoder of another shape, naming what differs."""
     from dataclasses import asdict
 
-    payload = _read(path, "encoder")
     from .models import EncoderSpec
 
     mine = {**asdict(encoder.spec), "in_chans": encoder.in_chans}
-    theirs = {**asdict(EncoderSpec.from_dict(payload["spec"])), "in_chans": payload["in_chans"]}
+    theirs = {**asdict(EncoderSpec.from_dict(spec)), "in_chans": in_chans}
     if mine != theirs:
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
-        raise TinyferError(
-            f"{path}: encoder made for another architecture (file vs model: {diff}); "
-            "run phase 1 again for this model"
-        )
-    encoder.load_state_dict(payload["state_dict"])
+        raise TinyferError(f"{file}: {problem} (differences, file vs model: {diff})")
 
 
 def resolve_model_file(path: str | Path | None) -> Path:
