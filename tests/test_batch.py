@@ -119,6 +119,7 @@ def test_annotated_images_and_video(rec, inputs, tmp_path):
     assert original.shape == (192, 192, 3)
     assert drawn.shape == (360, 360, 3)  # small images are enlarged, for legible text
     cap = cv2.VideoCapture(str(out / "clip.mp4"))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)  # the 10 fps source, every 2nd frame
     n = 0
     while cap.read()[0]:
         n += 1

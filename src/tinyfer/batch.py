@@ -17,7 +17,7 @@ from typing import IO
 import numpy as np
 
 from .errors import TinyferError
-from .io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iter_frames, load_image, video_fps
+from .io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Frame, iter_frames, load_image
 from .predict import Prediction, Recognizer
 
 FORMATS = ("table", "json", "csv")
@@ -181,27 +181,30 @@ class _Annotator:
         if not cv2.imwrite(str(path), annotate(image, faces)):
             raise TinyferError(f"{path}: cannot write the annotated image")
 
-    def video(self, source: str, fps: float) -> _VideoSink:
-        return _VideoSink(self.name(source, ".mp4"), fps)
+    def video(self, source: str, every: int) -> _VideoSink:
+        return _VideoSink(self.name(source, ".mp4"), every)
 
 
 class _VideoSink:
-    def __init__(self, path: Path, fps: float):
-        self.path, self.fps, self.writer = path, fps, None
+    """An annotated video at the source's rate divided by ``every`` (10 fps if it has none)."""
 
-    def add(self, image: np.ndarray, faces: Sequence[Prediction]) -> None:
+    def __init__(self, path: Path, every: int):
+        self.path, self.every, self.writer = path, every, None
+
+    def add(self, frame: Frame, faces: Sequence[Prediction]) -> None:
         import cv2
 
         from .annotate import annotate
 
-        frame = annotate(image, faces)
-        if self.writer is None:  # the size is known at the first frame
-            h, w = frame.shape[:2]
+        image = annotate(frame.image, faces)
+        if self.writer is None:  # size and rate are known at the first frame
+            h, w = image.shape[:2]
+            fps = (frame.fps or 10.0) / self.every
             fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-            self.writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
+            self.writer = cv2.VideoWriter(str(self.path), fourcc, fps, (w, h))
             if not self.writer.isOpened():
                 raise TinyferError(f"{self.path}: cannot write the annotated video")
-        self.writer.write(frame)
+        self.writer.write(image)
 
     def close(self) -> None:
         if self.writer is not None:
@@ -271,10 +274,7 @@ def _frames(source: Path | int, every: int, max_frames: int | None) -> Iterator:
 def _run_video(recognizer, source, name, writer, annotator, every, max_frames, summary):
     sink = None
     if annotator:
-        fps = video_fps(source) if isinstance(source, Path) else 0.0
-        sink = annotator.video(
-            name if isinstance(source, Path) else "webcam", (fps or 10.0) / every
-        )
+        sink = annotator.video(name if isinstance(source, Path) else "webcam", every)
     try:
         counted = False
         for frame in _frames(source, every, max_frames):
@@ -284,7 +284,7 @@ def _run_video(recognizer, source, name, writer, annotator, every, max_frames, s
             faces = recognizer.predict(frame.image)
             writer.write(Record(name, faces, frame.index, frame.time))
             if sink:
-                sink.add(frame.image, faces)
+                sink.add(frame, faces)
             summary.frames += 1
             summary.faces += len(faces)
             summary.without_face += not faces

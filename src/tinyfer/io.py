@@ -125,11 +125,13 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Frame:
-    """One video frame: its index in the stream, its time in seconds, the BGR image."""
+    """One video frame: its index in the stream, its time in seconds, the BGR image, and the
+    stream's frames per second (0.0 when the source does not say, as cameras often do not)."""
 
     index: int
     time: float
     image: np.ndarray
+    fps: float = 0.0
 
 
 def iter_frames(source: str | Path | int, *, every: int = 1) -> Iterator[Frame]:
@@ -163,20 +165,9 @@ def iter_frames(source: str | Path | int, *, every: int = 1) -> Iterator[Frame]:
                 if not ok:
                     raise VideoError(f"{name}: frame {index} cannot be decoded")
                 seconds = index / fps if fps > 0 else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
-                yield Frame(index, round(seconds, 4), image)
+                yield Frame(index, round(seconds, 4), image, fps)
             index += 1
         if index == 0:
             raise VideoError(f"{name}: no frame could be read (empty or corrupt video)")
-    finally:
-        cap.release()
-
-
-def video_fps(source: str | Path) -> float:
-    """Frames per second of a video file (0.0 when the file does not say)."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(source))
-    try:
-        return float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     finally:
         cap.release()
