@@ -84,3 +84,11 @@ def test_tta_export_averages_each_face_with_its_mirror(model_file, tmp_path):
     expected = (plain.predict_proba(faces) + plain.predict_proba(mirrored)) / 2
     assert np.allclose(tta.predict_proba(faces), expected, atol=1e-5)
     assert np.allclose(tta.predict_proba(mirrored), tta.predict_proba(faces), atol=1e-5)
+
+
+def test_exported_file_carries_no_stack_traces(model_file, tmp_path):
+    import onnx
+
+    proto = onnx.load(export_onnx(model_file, tmp_path / "m.onnx").path)
+    assert not [m for node in proto.graph.node for m in node.metadata_props]
+    assert b"site-packages" not in (tmp_path / "m.onnx").read_bytes()

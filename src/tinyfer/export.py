@@ -98,6 +98,10 @@ def export_onnx(
             dynamic_shapes={"faces": {0: batch}}, external_data=False, verbose=False,
         )  # fmt: skip
         proto = onnx.load(tmp)
+        for node in proto.graph.node:
+            # The exporter's per-node debug records (stack traces) name paths on the machine
+            # that exported; they are not the model and should not ship in it.
+            del node.metadata_props[:]
         for key, value in _metadata(meta, tta).items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
