@@ -13,6 +13,32 @@ def conv_bn(c_in: int, c_out: int, k: int = 3, stride: int = 1, groups: int = 1)
     )
 
 
+class SubsampledPointwise(nn.Conv2d):
+    """A 1x1 convolution with stride ``s``, computed as every ``s``-th pixel followed by a 1x1
+    convolution with stride 1: the same function and weights as ``nn.Conv2d(c_in, c_out, 1, s)``.
+
+    Why: oneDNN's backward-weights kernel for strided 1x1 convolutions in channels-last layout
+    corrupts memory and returns wrong weight gradients when ``c_in`` is below the ISA's channel
+    block (8 on AVX2, 16 on AVX-512) in torch 2.13's CPU build (scripts/onednn_repro.py).
+    Stride 1 takes another kernel, which is correct on both.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__(c_in, c_out, 1, bias=False)
+        self.subsample = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        s = self.subsample
+        return super().forward(x[:, :, ::s, ::s] if s > 1 else x)
+
+
+def shortcut(c_in: int, c_out: int, stride: int) -> nn.Module:
+    """A residual block's shortcut: identity, or a 1x1 projection with batch norm."""
+    if stride == 1 and c_in == c_out:
+        return nn.Identity()
+    return nn.Sequential(SubsampledPointwise(c_in, c_out, stride), nn.BatchNorm2d(c_out))
+
+
 class SepConv(nn.Sequential):
     """Depthwise 3x3 then pointwise 1x1 convolution, batch norm: Xception's unit."""
 
@@ -32,9 +58,7 @@ class BasicBlock(nn.Module):
         self.conv1 = conv_bn(c_in, c_out, 3, stride)
         self.conv2 = conv_bn(c_out, c_out, 3)
         self.act = nn.ReLU(inplace=True)
-        self.short = (
-            nn.Identity() if stride == 1 and c_in == c_out else conv_bn(c_in, c_out, 1, stride)
-        )
+        self.short = shortcut(c_in, c_out, stride)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.act(self.conv2(self.act(self.conv1(x))) + self.short(x))
@@ -52,9 +76,7 @@ class SepBlock(nn.Module):
             SepConv(c_out, c_out),
             nn.MaxPool2d(3, stride, 1) if stride > 1 else nn.Identity(),
         )
-        self.short = (
-            nn.Identity() if stride == 1 and c_in == c_out else conv_bn(c_in, c_out, 1, stride)
-        )
+        self.short = shortcut(c_in, c_out, stride)
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
