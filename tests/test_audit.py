@@ -1,10 +1,12 @@
 import cv2
 import numpy as np
+import pytest
 
 from tinyfer.audit import audit_dataset
 from tinyfer.datasets import read_dataset
 
 
+@pytest.mark.slow
 def test_fer2013_flaws_listed_in_data_md_are_found(fer2013_dir):
     audit = audit_dataset(read_dataset(fer2013_dir), progress=False)
     assert audit.samples == 35887

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).parents[1] / "benchmarks"
 
 
@@ -16,6 +18,7 @@ def _run(script: str, *args: str, tmp_path: Path):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_train_speed_runs(tmp_path):
     _run("train_speed.py", "--models", "tiny", "--batch", "4", "--steps", "1", "--name", "t",
          tmp_path=tmp_path)  # fmt: skip
@@ -25,6 +28,7 @@ def test_train_speed_runs(tmp_path):
     assert result["machine"]["cores"] and result["versions"]["torch"]
 
 
+@pytest.mark.slow
 def test_bundle_model_runs_on_a_tiny_fer2013(tmp_path):
     """A fake FER2013 folder edition, one epoch of the bundled recipe, then the script."""
     import cv2
@@ -61,6 +65,7 @@ def test_bundle_model_runs_on_a_tiny_fer2013(tmp_path):
     assert (tmp_path / "bundled_confusion.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_video_memory_runs_on_a_short_video(tmp_path, onnx_model):
     _run("video_memory.py", "--minutes", "0.05", "--model", str(onnx_model), "--name", "v",
          tmp_path=tmp_path)  # fmt: skip
@@ -69,6 +74,7 @@ def test_video_memory_runs_on_a_short_video(tmp_path, onnx_model):
     assert "90 frames" in result["summary"] and result["peak_rss_mb"] > 0
 
 
+@pytest.mark.slow
 def test_speed_runs(tmp_path, onnx_model):
     _run("speed.py", "--models", str(onnx_model), "--torch-model",
          str(onnx_model.parent / "model.pt"), "--repeats", "2", "--batch", "4", "--name", "sp",

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from tinyfer.cli import app
@@ -90,6 +91,7 @@ def test_predict_with_a_bad_model_is_one_line(tmp_path, face_frames):
     assert result.exit_code == 2 and "not an ONNX model" in result.output
 
 
+@pytest.mark.slow
 def test_export_reports_the_accuracy_cost_of_int8(synth_prepared, tmp_path):
     from tinyfer.checkpoint import ModelMeta, save_model
     from tinyfer.models import create_model

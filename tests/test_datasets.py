@@ -89,6 +89,7 @@ def test_mug_errors_on_empty_or_missing_root(tmp_path):
 # --- FER2013 -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fer2013_real_counts(fer2013_dir):
     scan = read_fer2013(fer2013_dir)
     assert len(scan.samples) == 35887

@@ -34,6 +34,7 @@ def test_default_grid_is_the_thesis_grid(synth_prepared):
     assert off.classify.init == "random"
 
 
+@pytest.mark.slow
 def test_experiment_folds_aggregation_report_and_resume(synth_prepared, tmp_path):
     cfg = _cfg(synth_prepared)
     exp = run_experiment(cfg, tmp_path / "exp", progress=False)
@@ -86,7 +87,52 @@ def test_impossible_folds_are_refused_before_training(synth_prepared, tmp_path):
     assert not (tmp_path / "exp").exists()
 
 
+@pytest.mark.slow
 def test_random_protocol_is_labelled_leaky(synth_prepared, tmp_path):
     cfg = _cfg(synth_prepared, protocol="random", folds=2, grid={"model.dropout": [0.2]})
     exp = run_experiment(cfg, tmp_path / "exp", progress=False)
     assert "Leakage warning" in (exp / "report.md").read_text()
+
+
+_CRASH_ON_FOLD_1 = """
+import ctypes, sys
+import tinyfer.evaluation.experiment as experiment
+from tinyfer.cli import app
+real = experiment._run_fold
+def crashing(data, cfg, variant, fold, out, repeat):
+    if out.name == "fold01":
+        ctypes.string_at(0)  # a native crash, as oneDNN's was
+    return real(data, cfg, variant, fold, out, repeat)
+experiment._run_fold = crashing
+app(sys.argv[1:])
+"""
+
+
+@pytest.mark.slow
+def test_a_native_crash_names_the_fold_and_the_next_run_resumes_it(synth_prepared, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tinyfer.config import to_dict
+
+    config = tmp_path / "exp.yaml"
+    cfg = _cfg(synth_prepared, folds=3, grid={"model.dropout": [0.2]})
+    config.write_text(yaml.safe_dump(to_dict(cfg)))
+    args = ["experiment", str(config), "--out", str(tmp_path / "exp")]
+    env = {**os.environ, "COLUMNS": "300"}  # log lines unwrapped
+    crashed = subprocess.run([sys.executable, "-c", _CRASH_ON_FOLD_1, *args],
+                             capture_output=True, text=True, env=env)  # fmt: skip
+    assert crashed.returncode != 0
+    assert "Fatal Python error: Segmentation fault" in crashed.stderr
+    assert "repeat 0, fold 1: training in" in crashed.stderr, crashed.stderr[-3000:]
+    assert "in crashing" in crashed.stderr  # faulthandler's traceback
+    resumed = subprocess.run([sys.executable, "-m", "tinyfer", *args],
+                             capture_output=True, text=True, env=env)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "stopped while training dropout=0.2, repeat 0, fold 1" in " ".join(
+        resumed.stderr.split()
+    )
+    assert not (tmp_path / "exp" / "running.json").exists()
+    assert (tmp_path / "exp" / "results.json").is_file()

@@ -25,6 +25,7 @@ def _faces(n=20, seed=0):
     return np.random.default_rng(seed).integers(0, 255, (n, 48, 48), np.uint8)
 
 
+@pytest.mark.slow
 def test_onnx_matches_torch_and_carries_its_metadata(model_file, tmp_path):
     result = export_onnx(model_file, tmp_path / "m.onnx", check_faces=_faces())
     assert result.max_abs_diff is not None and result.max_abs_diff < 1e-4
@@ -37,6 +38,7 @@ def test_onnx_matches_torch_and_carries_its_metadata(model_file, tmp_path):
     assert not list(tmp_path.glob(".*tmp")) and not list(tmp_path.glob("*.data"))
 
 
+@pytest.mark.slow
 def test_int8_export_is_smaller_and_needs_calibration(model_file, tmp_path):
     fp32 = export_onnx(model_file, tmp_path / "a.onnx")
     int8 = export_onnx(model_file, tmp_path / "b.onnx", int8=True, calibration_faces=_faces(64))
@@ -47,6 +49,7 @@ def test_int8_export_is_smaller_and_needs_calibration(model_file, tmp_path):
     assert not (tmp_path / "c.onnx").exists()
 
 
+@pytest.mark.slow
 def test_bad_model_files_and_inputs(model_file, tmp_path):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"nope")
@@ -59,6 +62,7 @@ def test_bad_model_files_and_inputs(model_file, tmp_path):
         clf.predict_proba(np.zeros((2, 64, 64), np.uint8))
 
 
+@pytest.mark.slow
 def test_evaluate_gives_the_same_scores_from_onnx_and_torch(synth_prepared, tmp_path):
     from tinyfer.evaluation.evaluate import evaluate
 
@@ -73,6 +77,7 @@ def test_evaluate_gives_the_same_scores_from_onnx_and_torch(synth_prepared, tmp_
     assert by_onnx.metrics["confusion"] == by_torch.metrics["confusion"]
 
 
+@pytest.mark.slow
 def test_tta_export_averages_each_face_with_its_mirror(model_file, tmp_path):
     plain = OnnxClassifier(export_onnx(model_file, tmp_path / "p.onnx").path)
     result = export_onnx(model_file, tmp_path / "t.onnx", check_faces=_faces(), tta=True)
@@ -86,6 +91,7 @@ def test_tta_export_averages_each_face_with_its_mirror(model_file, tmp_path):
     assert np.allclose(tta.predict_proba(mirrored), tta.predict_proba(faces), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_exported_file_carries_no_stack_traces(model_file, tmp_path):
     import onnx
 

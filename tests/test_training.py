@@ -42,6 +42,7 @@ def _history(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_phase1_loss_falls(synth_prepared, tmp_path):
     cfg = _cfg(synth_prepared, tmp_path, pretrain={"epochs": 4})
     encoder = pretrain(cfg, tmp_path / "run")
@@ -56,6 +57,7 @@ def _encoder_state(path):
     return torch.load(path, weights_only=True)["state_dict"]
 
 
+@pytest.mark.slow
 def test_autoencoder_init_really_loads_the_phase1_encoder(synth_prepared, tmp_path):
     # Frozen for the whole of phase 2, the encoder must end exactly as phase 1 left it.
     cfg = _cfg(synth_prepared, tmp_path, classify={"freeze_epochs": 2})
@@ -73,6 +75,7 @@ def test_autoencoder_init_really_loads_the_phase1_encoder(synth_prepared, tmp_pa
     assert not torch.equal(other.encoder.state_dict()[first], saved[first])
 
 
+@pytest.mark.slow
 def test_pretrained_init_takes_the_encoder_of_another_run(synth_prepared, tmp_path):
     first = train(_cfg(synth_prepared, tmp_path, classify={"init": "random"}), tmp_path / "a")
     source, _ = load_model(first.checkpoint)
@@ -117,6 +120,7 @@ def result_cfg(run):
     return from_dict(TrainConfig, yaml.safe_load((run / "config.yaml").read_text()))
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_saved_epoch(synth_prepared, tmp_path):
     cfg = _cfg(synth_prepared, tmp_path)
     first = train(cfg, tmp_path / "run")
@@ -167,6 +171,7 @@ def test_cli_rejects_a_bad_config_before_any_work(synth_prepared, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_killed_training_leaves_a_good_checkpoint_and_resumes(synth_prepared, tmp_path):
     cfg = _cfg(synth_prepared, tmp_path, classify={"init": "random", "epochs": 30})
     path = _write_cfg(tmp_path, cfg)
@@ -191,6 +196,7 @@ def test_killed_training_leaves_a_good_checkpoint_and_resumes(synth_prepared, tm
     assert len(history) == epoch + 2
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes(synth_prepared, tmp_path):
     cfg = _cfg(synth_prepared, tmp_path, classify={"init": "random", "epochs": 2})
     path = _write_cfg(tmp_path, cfg)

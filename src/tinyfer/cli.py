@@ -172,7 +172,13 @@ def _train_config(config: Path, overrides, devices, num_nodes, strategy, resume=
             overrides.append(f"trainer.{key}={value}")
     cfg = TrainConfig.from_yaml(config, overrides)
 
+    import faulthandler
+
     import lightning  # noqa: F401  (its import installs handlers that would print twice)
+
+    # A crash in native code (oneDNN, OpenMP) then leaves a Python traceback under the last
+    # "phase ..." / "fold ..." line instead of nothing.
+    faulthandler.enable(all_threads=True)
 
     for name in ("lightning.pytorch", "lightning.fabric"):
         logger = logging.getLogger(name)

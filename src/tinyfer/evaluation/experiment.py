@@ -126,11 +126,34 @@ def run_experiment(cfg: TrainConfig, exp_dir: str | Path, *, progress: bool = Tr
         for f in range(cfg.experiment.folds)
         for v in variants
     ]
+    # The fold in training, so that one lost to a crash or a kill is named by the next run.
+    running = exp_dir / "running.json"
+    if running.is_file():
+        lost = json.loads(running.read_text())
+        log.warning(
+            "the last run of this experiment stopped while training %s, repeat %d, fold %d "
+            "(a crash or a kill); that fold is trained again now, finished folds are kept",
+            lost["variant"],
+            lost["repeat"],
+            lost["fold"],
+        )
     durations: list[float] = []
     for i, (repeat, fold, variant) in enumerate(jobs, start=1):
         out = fold_dir(exp_dir, variant.name, repeat, fold)
         if (out / "predictions.npz").is_file():
             continue
+        log.info(
+            "[%d/%d] %s, repeat %d, fold %d: training in %s (if this process dies, the same "
+            "command with --out %s resumes at this fold)",
+            i,
+            len(jobs),
+            variant.name,
+            repeat,
+            fold,
+            out,
+            exp_dir,
+        )
+        running.write_text(json.dumps({"variant": variant.name, "repeat": repeat, "fold": fold}))
         start = time.perf_counter()
         _run_fold(data, cfg, variant, all_folds[repeat][fold], out, repeat)
         durations.append(time.perf_counter() - start)
@@ -150,6 +173,7 @@ def run_experiment(cfg: TrainConfig, exp_dir: str | Path, *, progress: bool = Tr
             durations[-1],
             eta,
         )
+    running.unlink(missing_ok=True)
     results = aggregate(exp_dir, data, variants, cfg)
     write_report(exp_dir, results, protocol, cfg)
     return exp_dir

@@ -5,6 +5,7 @@ its run directory: config, checkpoints, histories, figures, metrics, the final m
 from __future__ import annotations
 
 import csv
+import faulthandler
 import json
 import logging
 import resource
@@ -171,6 +172,12 @@ def _fit(trainer, module, dm, last: Path, resume: bool) -> None:
         for pattern in _QUIET:
             warnings.filterwarnings("ignore", message=pattern)
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+    if faulthandler.is_enabled():
+        # Lightning's teardown resets every signal to its Python-level handler, SIGSEGV to
+        # SIG_DFL, which silently removes faulthandler's: the next crash would say nothing.
+        # enable() alone is a no-op while faulthandler believes it is still installed.
+        faulthandler.disable()
+        faulthandler.enable(all_threads=True)
     if trainer.interrupted:
         raise TinyferError(
             f"training interrupted; the last good checkpoint is {last}. Continue with --resume."
@@ -287,6 +294,7 @@ def _run_pretrain(
         model.encoder, model.make_decoder(), p, cfg.augment, cfg.trainer.channels_last
     )
     trainer, best = _trainer(cfg, run_dir, "pretrain", p.epochs, "val_loss", "min", p.patience)
+    log.info("phase 1 (autoencoder): model %s, %d epochs, in %s", cfg.model.name, p.epochs, run_dir)
     start = time.perf_counter()
     _fit(trainer, module, dm, run_dir / "checkpoints" / "pretrain" / "last.ckpt", resume)
     seconds = time.perf_counter() - start
@@ -375,6 +383,7 @@ def train(
         )
     module = ClassifierModule(model, c, cfg.augment, weights, cfg.trainer.channels_last)
     trainer, best = _trainer(cfg, run_dir, "classify", c.epochs, "val_acc", "max", c.patience)
+    log.info("phase 2 (classify): model %s, %d epochs, in %s", cfg.model.name, c.epochs, run_dir)
     start = time.perf_counter()
     _fit(trainer, module, dm, run_dir / "checkpoints" / "classify" / "last.ckpt", resume)
     seconds = time.perf_counter() - start
