@@ -39,8 +39,8 @@ def test_none_detector_is_the_whole_image():
 
 
 def test_unknown_detector():
-    with pytest.raises(TinyferError, match="haar, none"):
-        create_detector("mtcnn")
+    with pytest.raises(TinyferError, match="mtcnn, haar, none"):
+        create_detector("retinaface")
 
 
 def test_crop_shape_margin_and_padding():
@@ -94,3 +94,82 @@ def test_work_side_keeps_the_detection_copy_fine(face_frames):
     coarse = create_detector("haar", min_face=0.5).detect(gray)[0].box  # factor 4: 48 px
     assert np.allclose(kept, full, atol=4) and not all(v % 4 == 0 for v in kept)
     assert all(v % 4 == 0 for v in coarse)  # coarse boxes snap to the downscale's grid
+
+
+def _pasted(face: np.ndarray, rng, canvas_side=400):
+    """``face`` (a dataset crop) enlarged to 10-40% of a canvas's area side, turned by up to
+    30 degrees, on a random background; returns the canvas and the crop-to-canvas matrix."""
+    import cv2
+
+    side = rng.uniform(0.1, 0.4) * canvas_side * 1.6  # the crop is wider than the face in it
+    angle = rng.choice([0.0, rng.uniform(-30, 30)])
+    centre = rng.uniform(side * 0.6, canvas_side - side * 0.6, 2)
+    rot = cv2.getRotationMatrix2D(
+        (face.shape[1] / 2, face.shape[0] / 2), angle, side / face.shape[1]
+    )
+    rot[:, 2] += centre - np.array(face.shape[::-1]) / 2
+    kind = rng.integers(3)
+    if kind == 0:
+        bg = rng.integers(0, 256, (canvas_side, canvas_side), dtype=np.uint8)
+    elif kind == 1:
+        bg = np.tile(np.linspace(20, 230, canvas_side, dtype=np.uint8), (canvas_side, 1))
+    else:
+        bg = cv2.GaussianBlur(rng.integers(0, 256, (canvas_side,) * 2).astype(np.uint8), (0, 0), 8)
+    mask = cv2.warpAffine(np.ones_like(face), rot, bg.shape[::-1]) > 0
+    canvas = bg.copy()
+    canvas[mask] = cv2.warpAffine(face, rot, bg.shape[::-1], flags=cv2.INTER_LINEAR)[mask]
+    return cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR), rot
+
+
+def _region_in(m_image_to_crop: np.ndarray, size: int, back: np.ndarray | None = None):
+    """The crop square mapped back into the image (and further by ``back``): 4 corners."""
+    import cv2
+
+    inv = cv2.invertAffineTransform(m_image_to_crop)
+    corners = np.array([[0, 0, 1], [size, 0, 1], [size, size, 1], [0, size, 1]], float) @ inv.T
+    if back is not None:
+        corners = np.hstack([corners, np.ones((4, 1))]) @ cv2.invertAffineTransform(back).T
+    return corners.astype(np.float32)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    import cv2
+
+    inter, _ = cv2.intersectConvexConvex(a, b)
+    return inter / (cv2.contourArea(a) + cv2.contourArea(b) - inter)
+
+
+@pytest.mark.parametrize("dataset", ["ckplus", "fer2013"])
+def test_photo_faces_are_cut_as_the_training_crops_were(dataset, request):
+    """A dataset face pasted into a larger image, enlarged and turned, is cut from the photo
+    as prepare cut it from the dataset: the two crops cover the same part of the face."""
+    import cv2
+
+    from tinyfer.faces import create_detector
+    from tinyfer.faces.geometry import face_transform
+
+    root = request.getfixturevalue(f"{dataset}_dir")
+    files = sorted(root.rglob("*.png" if dataset == "ckplus" else "*.jpg"))
+    files = files[:: len(files) // 24][:24]
+    detector = create_detector("mtcnn", min_face=0.1)
+    rng = np.random.default_rng(0)
+    ious, missed, compared = [], 0, 0
+    for file in files:
+        face = cv2.imread(str(file), cv2.IMREAD_GRAYSCALE)
+        found = detector.detect(face)  # how prepare cuts the dataset's crop
+        if not found:
+            continue  # prepare takes it whole; nothing to compare the photo's cut with
+        compared += 1
+        training = _region_in(face_transform(found[0], 48, "mtcnn"), 48)
+        canvas, paste = _pasted(face, rng)
+        in_photo = detector.detect(canvas)
+        if not in_photo:
+            missed += 1
+            continue
+        ious.append(_iou(training, _region_in(face_transform(in_photo[0], 48, "mtcnn"), 48, paste)))
+    assert compared >= 15, compared
+    ious = np.array(ious)
+    if dataset == "ckplus":  # posed, frontal: every face found and cut alike
+        assert missed == 0 and ious.min() >= 0.9, sorted(ious)[:5]
+    else:  # in the wild (turned, occluded): nearly all; seen here: 2 missed of 19, one 0.84
+        assert missed <= 2 and (ious >= 0.9).mean() >= 0.9 and ious.min() >= 0.8, sorted(ious)[:5]

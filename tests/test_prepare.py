@@ -15,7 +15,9 @@ def test_synthetic_mug_prepares_with_subjects_and_problems(synth_prepared):
     assert p.X.shape == (6 * 7 * 3, 48, 48) and p.X.dtype == np.uint8
     assert p.labels == ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
     assert set(p.subjects) == {f"{i:03d}" for i in range(1, 7)}
-    assert p.manifest["detector"] == "haar"
+    assert p.manifest["detector"] == "mtcnn" and p.manifest["geometry"] == "template"
+    assert sum(p.manifest["cut_by"].values()) == len(p)
+    assert p.manifest["cut_by"]["landmarks"] >= 0.8 * len(p)  # the rest: Haar's box framing
     assert p.manifest["problem_counts"] == {"skipped_take": 1}
     assert all(t for t in p.takes) and (p.frames >= 0).all()
 
@@ -29,7 +31,8 @@ def test_cache_is_reused_and_rebuilt_on_change(tmp_path, ckplus_dir):
     out = tmp_path / "out"
     cfg = DataConfig(path=str(src))
     first = prepare(cfg, out, progress=False)
-    assert first.X.shape == (12, 48, 48) and first.manifest["detector"] == "none"
+    assert first.X.shape == (12, 48, 48) and first.manifest["detector"] == "mtcnn"
+    assert first.manifest["cut_by"] == {"landmarks": 12}  # CK+48 crops: MTCNN finds every face
     mtime = os.stat(first.file).st_mtime_ns
     again = prepare(cfg, out, progress=False)
     assert again.file == first.file and os.stat(again.file).st_mtime_ns == mtime

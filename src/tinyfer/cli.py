@@ -87,13 +87,20 @@ def data_prepare(
     ),
     frames: Annotated[str, typer.Option(help="MUG frames per take: apex, all or spaced.")] = "apex",
     n_frames: Annotated[int, typer.Option(help="Frames per take for apex/spaced.")] = 3,
-    detector: Annotated[str, typer.Option(help="auto, haar or none.")] = "auto",
+    geometry: Annotated[
+        str, typer.Option(help="template (landmarks onto one template) or margin (older cut).")
+    ] = "template",
+    detector: Annotated[str, typer.Option(help="auto, mtcnn, haar or none.")] = "auto",
     min_face: Annotated[
         float, typer.Option(help="Smallest face to find, fraction of the shorter side.")
     ] = 0.1,
     img_size: Annotated[int, typer.Option(help="Side of the square face crops.")] = 48,
-    margin: Annotated[float, typer.Option(help="Box margin, fraction of the face size.")] = 0.1,
-    align: Annotated[bool, typer.Option(help="Rotate so that the eyes are level.")] = False,
+    margin: Annotated[
+        float, typer.Option(help="margin geometry: box margin, fraction of the face size.")
+    ] = 0.1,
+    align: Annotated[
+        bool, typer.Option(help="margin geometry: rotate so that the eyes are level.")
+    ] = False,
     subject_regex: Annotated[
         str | None, typer.Option(help="Regex taking the subject id from file names.")
     ] = None,
@@ -114,6 +121,7 @@ def data_prepare(
                 format=format,
                 frames=frames,
                 n_frames=n_frames,
+                geometry=geometry,
                 detector=detector,
                 min_face=min_face,
                 img_size=img_size,

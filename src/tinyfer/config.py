@@ -19,8 +19,12 @@ T = TypeVar("T")
 class DataConfig:
     """Where the data is and how faces are made from it.
 
-    ``path`` None means the synthetic demo set. ``detector`` ``auto`` runs Haar on raw frames
-    (MUG, JAFFE, folders) and none on datasets of face crops (FER2013, CK+).
+    ``path`` None means the synthetic demo set. ``geometry`` ``template`` cuts every face by
+    its landmarks onto one template (``tinyfer.faces.geometry``), falling back to a calibrated
+    box framing where none are found; ``margin`` is the older cut (the box widened by
+    ``margin``, eyes levelled with ``align``). ``detector`` ``auto`` is MTCNN for ``template``
+    (on raw frames, and on face crops to find their landmarks); for ``margin`` it is Haar on raw
+    frames (MUG, JAFFE, folders) and none on datasets of face crops (FER2013, CK+).
     """
 
     path: str | None = None
@@ -29,7 +33,8 @@ class DataConfig:
     n_frames: int = 3
     subject_regex: str | None = None
     skip_unknown: bool = False
-    detector: Literal["auto", "haar", "none"] = "auto"
+    geometry: Literal["template", "margin"] = "template"
+    detector: Literal["auto", "mtcnn", "haar", "none"] = "auto"
     min_face: float = 0.1  # smallest face to find, fraction of the frame's shorter side
     img_size: int = 48
     margin: float = 0.1

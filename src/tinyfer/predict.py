@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import TinyferError
-from .faces import Face, FaceDetector, create_detector, crop_face
+from .faces import BOX_FRAMING, Face, FaceDetector, create_detector, crop_face, cut_face
 from .faces.detect import SMALL_SIDE
 from .io import iter_frames, load_image
 
@@ -106,21 +106,24 @@ class Recognizer:
     for the bundled model or an ``.onnx`` file).
 
     ``Recognizer()`` uses the bundled model; ``Recognizer("run_dir" | "model.pt" |
-    "model.onnx")`` another one. ``detector`` is ``haar``, ``none`` (inputs are face crops) or
-    any object with ``detect(gray) -> list[Face]``. Face crops are cut the way the model's
-    training faces were (margin, eye alignment, size), as its file records. The Haar defaults
-    (faces of at least 20% of the image's shorter side, pyramid step 1.2) keep one 896x896
-    frame under 10 ms on one core; lower ``min_face`` for small faces (group photos). With
-    ``small_images_are_faces``, an image under 96 px where no face is found is taken to be a
-    face crop (FER2013, CK+48 style) and classified whole, with detector score 0.0.
+    "model.onnx")`` another one. ``detector`` is ``mtcnn`` (faces with five landmarks),
+    ``haar`` (fastest), ``none`` (inputs are face crops) or any object with
+    ``detect(image) -> list[Face]``. Faces are cut the way the model's training faces were, as
+    its file records: by the landmarks onto one template (``tinyfer.faces.geometry``; a face
+    without landmarks by the detector's calibrated box framing), or, for model files made
+    before that geometry, the box widened by a margin. ``min_face`` is the smallest face to
+    find as a fraction of the image's shorter side (default: 0.1 for MTCNN, 0.2 for Haar with
+    pyramid step ``scale_factor`` 1.2, which keeps an 896x896 frame under 10 ms on one core).
+    With ``small_images_are_faces``, an image under 96 px where no face is found is taken to be
+    a face crop (FER2013, CK+48 style) and classified whole, with detector score 0.0.
     """
 
     def __init__(
         self,
         model: str | Path | None = None,
         *,
-        detector: str | FaceDetector = "haar",
-        min_face: float = 0.2,
+        detector: str | FaceDetector = "mtcnn",
+        min_face: float | None = None,
         scale_factor: float = 1.2,
         threads: int | None = None,
         small_images_are_faces: bool = True,
@@ -130,11 +133,18 @@ class Recognizer:
         self.classifier, meta = load_classifier(model, threads=threads)
         self.labels: tuple[str, ...] = tuple(meta.labels)
         self.img_size: int = meta.img_size
-        self.margin: float = float(meta.preprocessing.get("margin", 0.1))
-        self.align: bool = bool(meta.preprocessing.get("align", False))
+        pre = meta.preprocessing
+        self.geometry: str = pre.get("geometry", "margin")
+        self.margin: float = float(pre.get("margin", 0.1))
+        self.align: bool = bool(pre.get("align", False))
         if isinstance(detector, str):
-            kwargs = {"min_face": min_face, "scale_factor": scale_factor, "find_eyes": self.align}
-            detector = create_detector(detector, **(kwargs if detector == "haar" else {}))
+            kwargs: dict[str, Any] = {}
+            if detector == "haar":
+                kwargs = {"min_face": min_face or 0.2, "scale_factor": scale_factor,
+                          "find_eyes": self.align}  # fmt: skip
+            elif detector == "mtcnn":
+                kwargs = {"min_face": min_face or 0.1, "threads": threads or 1}
+            detector = create_detector(detector, **kwargs)
         self.detector = detector
         self.small_images_are_faces = small_images_are_faces
 
@@ -147,13 +157,18 @@ class Recognizer:
         """:meth:`predict` for many images, with one classifier call for all their faces."""
         found: list[list[Face]] = []
         crops: list[np.ndarray] = []
+        import cv2
+
         for image in images:
-            gray = load_image(image, gray=True)
-            faces = self.detector.detect(gray)
+            pixels = load_image(image)
+            gray = pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+            faces = self.detector.detect(pixels)
             if not faces and self.small_images_are_faces and min(gray.shape) < SMALL_SIDE:
                 faces = [Face((0, 0, gray.shape[1], gray.shape[0]), 0.0)]
+                crops.append(self.crop(gray, faces[0], whole=True))
+            else:
+                crops += [self.crop(gray, face) for face in faces]
             found.append(faces)
-            crops += [self.crop(gray, face) for face in faces]
         probs = self.predict_faces(np.stack(crops)) if crops else np.zeros((0, len(self.labels)))
         out, start = [], 0
         for faces in found:
@@ -164,7 +179,9 @@ class Recognizer:
     def predict_faces(self, crops: Any) -> np.ndarray:
         """Class probabilities ``(N, C)`` (columns in :attr:`labels` order) for face crops, no
         detection: an ``(N, H, W)`` uint8 array at the model's size, or a sequence of images
-        of any size (gray or BGR), which are resized."""
+        of any size (gray or BGR), which are resized. Crops are taken as they are, so they
+        must already be in the model's framing: FER2013's and CK+48's own framing is the
+        template's; a photo goes through :meth:`predict`, which cuts faces to match."""
         if not (isinstance(crops, np.ndarray) and crops.shape[1:] == (self.img_size,) * 2):
             crops = np.stack([self._resize(load_image(c, gray=True)) for c in crops])
         return self.classifier.predict_proba(crops.astype(np.uint8, copy=False))
@@ -177,9 +194,14 @@ class Recognizer:
         for frame in iter_frames(source, every=every):
             yield FramePrediction(frame.index, frame.time, tuple(self.predict(frame.image)))
 
-    def crop(self, gray: np.ndarray, face: Face) -> np.ndarray:
-        """The crop the model sees of ``face`` in ``gray``: its margin, alignment and size."""
-        return crop_face(gray, face, size=self.img_size, margin=self.margin, align=self.align)
+    def crop(self, gray: np.ndarray, face: Face, *, whole: bool = False) -> np.ndarray:
+        """The crop the model sees of ``face`` in ``gray``, cut as its training faces were;
+        ``whole``: the face is the whole image, a crop in its dataset's own framing."""
+        if self.geometry == "margin":
+            return crop_face(gray, face, size=self.img_size, margin=self.margin, align=self.align)
+        name = getattr(self.detector, "name", "")
+        framing = name if not whole and name in BOX_FRAMING else "whole"
+        return cut_face(gray, face, self.img_size, framing)
 
     def _resize(self, gray: np.ndarray) -> np.ndarray:
         import cv2

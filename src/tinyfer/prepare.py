@@ -24,13 +24,14 @@ from . import __version__
 from .config import DataConfig, to_dict
 from .datasets import CROPPED_FORMATS, Problem, Sample, Scan, read_dataset
 from .errors import DatasetError, TinyferError
+from .faces.detect import Face
 from .labels import canonical_label, ordered_labels
 from .progress import parallel_map
 
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the way crops are made changes, so old caches are not re-used.
-PREPARE_VERSION = 2
+PREPARE_VERSION = 3
 #: Haar works on copies with at least this shorter side when preparing (precise boxes).
 PREPARE_WORK_SIDE = 320
 
@@ -69,7 +70,34 @@ _COLUMNS = ("X", "y", "subjects", "splits", "paths", "takes", "frames")
 def resolve_detector(cfg: DataConfig, format: str) -> str:
     if cfg.detector != "auto":
         return cfg.detector
+    if cfg.geometry == "template":
+        return "mtcnn"
     return "none" if format in CROPPED_FORMATS else "haar"
+
+
+def preprocessing_of(cfg: DataConfig, detector: str | None) -> dict[str, Any]:
+    """What a model file records of how its training faces were cut, so that prediction,
+    evaluation and export cut theirs the same way (:func:`data_config_for` reads it back)."""
+    from .faces import TEMPLATE
+
+    out = {"gray": True, "scale": 1 / 255, "geometry": cfg.geometry, "detector": detector}
+    if cfg.geometry == "template":
+        return {**out, "template": [list(p) for p in TEMPLATE]}
+    return {**out, "margin": cfg.margin, "align": cfg.align}
+
+
+def data_config_for(preprocessing: dict[str, Any], **fields: Any) -> DataConfig:
+    """A DataConfig that cuts faces as a model's ``preprocessing`` says; files written before
+    the template geometry (no ``geometry`` key) used the margin cut."""
+    geometry = preprocessing.get("geometry", "margin")
+    if geometry == "template":
+        return DataConfig(geometry="template", **fields)
+    return DataConfig(
+        geometry="margin",
+        margin=preprocessing.get("margin", 0.1),
+        align=preprocessing.get("align", False),
+        **fields,
+    )
 
 
 def cache_key(scan: Scan, cfg: DataConfig, detector: str) -> str:
@@ -98,36 +126,63 @@ def cache_key(scan: Scan, cfg: DataConfig, detector: str) -> str:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(detector: str, cfg: DataConfig) -> None:
+def _init_worker(detector: str, cfg: DataConfig, cropped: bool) -> None:
     import cv2
 
     from .faces import create_detector
 
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would contend
 
-    kwargs = (
-        {"find_eyes": cfg.align, "min_face": cfg.min_face, "work_side": PREPARE_WORK_SIDE}
-        if detector == "haar"
-        else {}
-    )
-    _worker["detector"] = create_detector(detector, **kwargs)
-    _worker["cfg"] = cfg
+    if detector == "haar":
+        kwargs = {"find_eyes": cfg.align, "min_face": cfg.min_face, "work_side": PREPARE_WORK_SIDE}
+    elif detector == "mtcnn":
+        # In a dataset of crops the face fills most of the (enlarged) image.
+        kwargs = {"min_face": max(cfg.min_face, 0.3) if cropped else cfg.min_face}
+    else:
+        kwargs = {}
+    _worker.update(detector=create_detector(detector, **kwargs), cfg=cfg, cropped=cropped)
+    if detector == "mtcnn" and not cropped:
+        # Where MTCNN finds no face in a frame, Haar's box (calibrated framing) still may.
+        haar = {"min_face": cfg.min_face, "work_side": PREPARE_WORK_SIDE}
+        _worker["fallback"] = create_detector("haar", **haar)
 
 
-def _face_of(sample: Sample) -> tuple[np.ndarray | None, Problem | None, int]:
-    """Crop of the largest face in ``sample``, or a problem; and how many faces were found."""
-    from .faces import crop_face
+def _face_of(sample: Sample) -> tuple[np.ndarray | None, Problem | None, int, str]:
+    """Crop of the largest face in ``sample``, or a problem; how many faces were found; and
+    how it was cut (landmarks, box, whole image)."""
+    from .faces import crop_face, cut_face
 
     cfg: DataConfig = _worker["cfg"]
+    detector = _worker["detector"]
     try:
-        gray = sample.load(gray=True)
+        image = sample.load(gray=detector.name != "mtcnn")  # MTCNN sees colour where there is
     except TinyferError as exc:
-        return None, Problem(sample.path, "unreadable", str(exc)), 0
-    faces = _worker["detector"].detect(gray)
+        return None, Problem(sample.path, "unreadable", str(exc)), 0, ""
+    gray = image if image.ndim == 2 else _gray(image)
+    faces = detector.detect(image)
+    if cfg.geometry == "margin":
+        if not faces:
+            return None, Problem(sample.path, "no_face", "no face found; frame left out"), 0, ""
+        crop = crop_face(gray, faces[0], size=cfg.img_size, margin=cfg.margin, align=cfg.align)
+        return crop, None, len(faces), "box"
+    if faces and faces[0].landmarks is not None:
+        return cut_face(gray, faces[0], cfg.img_size, detector.name), None, len(faces), "landmarks"
+    if _worker["cropped"] or detector.name == "none":
+        # A dataset's own crop without landmarks found on it: its framing is the template's.
+        whole = Face((0, 0, gray.shape[1], gray.shape[0]), 0.0)
+        return cut_face(gray, whole, cfg.img_size, "whole"), None, len(faces), "whole"
+    framing = detector.name
+    if not faces and "fallback" in _worker:
+        faces, framing = _worker["fallback"].detect(gray), "haar"
     if not faces:
-        return None, Problem(sample.path, "no_face", "no face found; frame left out"), 0
-    crop = crop_face(gray, faces[0], size=cfg.img_size, margin=cfg.margin, align=cfg.align)
-    return crop, None, len(faces)
+        return None, Problem(sample.path, "no_face", "no face found; frame left out"), 0, ""
+    return cut_face(gray, faces[0], cfg.img_size, framing), None, len(faces), "box"
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
 def prepare(
@@ -179,19 +234,29 @@ def prepare(
         samples,
         workers=workers,
         initializer=_init_worker,
-        initargs=(detector, cfg),
+        initargs=(detector, cfg, scan.format in CROPPED_FORMATS),
         description=f"faces ({detector})",
         progress=progress,
     )
     kept, crops = [], []
     multi = 0
-    for sample, (crop, problem, n_faces) in zip(samples, results):
+    cut_by: Counter[str] = Counter()
+    for sample, (crop, problem, n_faces, how) in zip(samples, results):
         if problem is not None:
             problems.append(problem)
             continue
         multi += n_faces > 1
+        cut_by[how] += 1
         kept.append(sample)
         crops.append(crop)
+    if cfg.geometry == "template" and cut_by["landmarks"] < len(kept):
+        log.info(
+            "faces cut by landmarks: %d of %d (box framing: %d, whole crop: %d)",
+            cut_by["landmarks"],
+            len(kept),
+            cut_by["box"],
+            cut_by["whole"],
+        )
     if not kept:
         raise DatasetError(
             f"{cfg.path}: no usable face in {len(samples)} samples; "
@@ -225,6 +290,8 @@ def prepare(
         "splits": dict(Counter(s.split or "" for s in kept)),
         "subjects": len({s.subject for s in kept if s.subject}),
         "multiple_faces": multi,
+        "geometry": cfg.geometry,
+        "cut_by": dict(cut_by),
         "problem_counts": dict(Counter(p.kind for p in problems)),
         "problems": [dataclasses.asdict(p) for p in problems],
         "seconds": round(time.perf_counter() - start, 2),

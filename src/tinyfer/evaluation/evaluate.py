@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..checkpoint import load_classifier, resolve_model_file
-from ..config import DataConfig
 from ..errors import TinyferError
-from ..prepare import Prepared, load_prepared, prepare
+from ..prepare import Prepared, data_config_for, load_prepared, prepare
 from .figures import plot_confusion, plot_misclassified
 from .metrics import compute_metrics
 from .report import write_eval_report
@@ -90,13 +89,7 @@ def load_eval_data(
                 f"{img_size}x{img_size}; give the dataset folder so it is prepared at that size"
             )
         return prepared
-    cfg = DataConfig(
-        path=str(path),
-        format=format,
-        img_size=img_size,
-        margin=preprocessing.get("margin", 0.1),
-        align=preprocessing.get("align", False),
-    )
+    cfg = data_config_for(preprocessing, path=str(path), format=format, img_size=img_size)
     return prepare(cfg, prepared_dir, progress=progress)
 
 

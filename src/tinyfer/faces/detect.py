@@ -19,12 +19,15 @@ class Face:
     """A detected face.
 
     ``score`` is the detector's confidence (Haar: the cascade's level weight, larger is surer;
-    ``none``: 1.0). ``eyes`` are the (left, right) eye centres in the image, if found.
+    MTCNN: its final network's probability, 0-1; ``none``: 1.0). ``eyes`` are the (left, right)
+    eye centres in the image, if found; ``landmarks`` the five points MTCNN finds (left eye,
+    right eye, nose, left and right mouth corner; left and right as seen in the image).
     """
 
     box: Box
     score: float
     eyes: tuple[Point, Point] | None = None
+    landmarks: tuple[Point, ...] | None = None
 
     @property
     def area(self) -> int:
@@ -32,11 +35,11 @@ class Face:
 
 
 class FaceDetector(Protocol):
-    """Anything that finds faces in a gray uint8 image, largest first."""
+    """Anything that finds faces in a gray or BGR uint8 image, largest first."""
 
     name: str
 
-    def detect(self, gray: np.ndarray) -> list[Face]: ...
+    def detect(self, image: np.ndarray) -> list[Face]: ...
 
 
 class WholeImage:
@@ -44,8 +47,8 @@ class WholeImage:
 
     name = "none"
 
-    def detect(self, gray: np.ndarray) -> list[Face]:
-        h, w = gray.shape[:2]
+    def detect(self, image: np.ndarray) -> list[Face]:
+        h, w = image.shape[:2]
         return [Face((0, 0, w, h), 1.0)]
 
 
@@ -62,8 +65,24 @@ def _cascade(file: str):
 
 
 WINDOW = 24  # the side of the frontal-face cascade's detection window, in pixels
-#: Images whose shorter side is below this are treated as face crops by the Haar detector.
+#: Images whose shorter side is below this are treated as face crops by the detectors.
 SMALL_SIDE = 96
+
+
+def enlarge_small(image: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """``(image, scale, pad)``: a face crop (shorter side under :data:`SMALL_SIDE`: FER2013,
+    CK+48) padded with its border and enlarged to 128 px, since detectors miss faces that fill
+    the whole image or are tiny (Haar on CK+48: 77% -> 100% found); other images unchanged.
+    A point ``p`` of the result is ``p / scale - pad`` in the input."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if min(h, w) >= SMALL_SIDE:
+        return image, 1.0, 0
+    pad = round(0.15 * max(h, w))
+    image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    scale = 128 / min(image.shape[:2])
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR), scale, pad
 
 
 class HaarDetector:
@@ -98,17 +117,15 @@ class HaarDetector:
         self._faces = _cascade("haarcascade_frontalface_default.xml")
         self._eyes = _cascade("haarcascade_eye.xml") if find_eyes else None
 
-    def detect(self, gray: np.ndarray) -> list[Face]:
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces in a gray ``(H, W)`` or BGR ``(H, W, 3)`` uint8 image."""
         import cv2
 
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
         h, w = gray.shape[:2]
-        pad = 0
-        if min(h, w) < SMALL_SIDE:
-            # A face crop (FER2013, CK+48): the cascade misses faces that fill the whole image
-            # or are tiny, so pad with the border and enlarge (CK+48: 77% -> 100% found here).
-            pad = round(0.15 * max(h, w))
-            gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-            scale = 128 / min(gray.shape)
+        small, scale, pad = enlarge_small(gray)
+        if pad:
+            gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)  # for eyes
         else:
             # The largest integer factor at which the smallest face asked for still covers the
             # cascade's 24-pixel window (OpenCV's area resize is fastest for integer factors).
@@ -116,12 +133,8 @@ class HaarDetector:
             if self.work_side:
                 factor = min(factor, min(h, w) // self.work_side)
             scale = 1 / max(1, factor)
-        if scale < 1:
-            small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        elif scale > 1:
-            small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-        else:
-            small = gray
+            if scale < 1:
+                small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         side = max(12, int(min(small.shape[:2]) * self.min_face))
         rects, _, weights = self._faces.detectMultiScale3(
             cv2.equalizeHist(small),
@@ -159,11 +172,16 @@ class HaarDetector:
         return (lx, ly), (rx, ry)
 
 
-DETECTORS = ("haar", "none")
+DETECTORS = ("mtcnn", "haar", "none")
 
 
 def create_detector(name: str, **kwargs) -> FaceDetector:
-    """Make a detector by name: ``haar`` or ``none``; ``kwargs`` go to its constructor."""
+    """Make a detector by name: ``mtcnn``, ``haar`` or ``none``; ``kwargs`` go to its
+    constructor."""
+    if name == "mtcnn":
+        from .mtcnn import MtcnnDetector
+
+        return MtcnnDetector(**kwargs)
     if name == "haar":
         return HaarDetector(**kwargs)
     if name == "none":

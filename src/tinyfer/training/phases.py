@@ -27,7 +27,7 @@ from ..checkpoint import (
 )
 from ..config import TrainConfig, from_dict, to_dict
 from ..errors import ConfigError, TinyferError
-from ..prepare import Prepared, prepare
+from ..prepare import Prepared, prepare, preprocessing_of
 from ..splits import make_split
 
 log = logging.getLogger(__name__)
@@ -422,13 +422,7 @@ def train(
             labels=data.labels,
             img_size=data.img_size,
             in_chans=1,
-            preprocessing={
-                "gray": True,
-                "scale": 1 / 255,
-                "margin": cfg.data.margin,
-                "align": cfg.data.align,
-                "detector": data.manifest.get("detector"),
-            },
+            preprocessing=preprocessing_of(cfg.data, data.manifest.get("detector")),
             config=to_dict(cfg),
             metrics={k: metrics.get(k) for k in ("val", "test")},
         )
