@@ -90,3 +90,14 @@ def test_detector_sweep_runs(tmp_path):
          "--scale-factor", "1.2", "--name", "ds", tmp_path=tmp_path)  # fmt: skip
     (row,) = json.loads((tmp_path / "ds.json").read_text())["rows"]
     assert row["detect_ms"] > 0 and row["found"]["drawn 896 px faces"] == 1.0
+
+
+@pytest.mark.slow
+def test_faces_in_photos_runs(tmp_path, fer2013_dir, ckplus_dir):
+    _run("faces_in_photos.py", "--faces", "6", "--repeats", "1", "--name", "fp",
+         tmp_path=tmp_path)  # fmt: skip
+    result = json.loads((tmp_path / "fp.json").read_text())
+    mtcnn = result["detectors"][0]
+    assert mtcnn["detector"].startswith("mtcnn") and mtcnn["MUG frame: faces"] == 1
+    assert mtcnn["recall CK+48"] >= 5 / 6  # posed faces, 10-40% of the photo
+    assert result["accuracy"]["CK+48"]["faces"] >= 5  # contempt left out

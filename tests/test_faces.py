@@ -96,31 +96,6 @@ def test_work_side_keeps_the_detection_copy_fine(face_frames):
     assert all(v % 4 == 0 for v in coarse)  # coarse boxes snap to the downscale's grid
 
 
-def _pasted(face: np.ndarray, rng, canvas_side=400):
-    """``face`` (a dataset crop) enlarged to 10-40% of a canvas's area side, turned by up to
-    30 degrees, on a random background; returns the canvas and the crop-to-canvas matrix."""
-    import cv2
-
-    side = rng.uniform(0.1, 0.4) * canvas_side * 1.6  # the crop is wider than the face in it
-    angle = rng.choice([0.0, rng.uniform(-30, 30)])
-    centre = rng.uniform(side * 0.6, canvas_side - side * 0.6, 2)
-    rot = cv2.getRotationMatrix2D(
-        (face.shape[1] / 2, face.shape[0] / 2), angle, side / face.shape[1]
-    )
-    rot[:, 2] += centre - np.array(face.shape[::-1]) / 2
-    kind = rng.integers(3)
-    if kind == 0:
-        bg = rng.integers(0, 256, (canvas_side, canvas_side), dtype=np.uint8)
-    elif kind == 1:
-        bg = np.tile(np.linspace(20, 230, canvas_side, dtype=np.uint8), (canvas_side, 1))
-    else:
-        bg = cv2.GaussianBlur(rng.integers(0, 256, (canvas_side,) * 2).astype(np.uint8), (0, 0), 8)
-    mask = cv2.warpAffine(np.ones_like(face), rot, bg.shape[::-1]) > 0
-    canvas = bg.copy()
-    canvas[mask] = cv2.warpAffine(face, rot, bg.shape[::-1], flags=cv2.INTER_LINEAR)[mask]
-    return cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR), rot
-
-
 def _region_in(m_image_to_crop: np.ndarray, size: int, back: np.ndarray | None = None):
     """The crop square mapped back into the image (and further by ``back``): 4 corners."""
     import cv2
@@ -147,6 +122,7 @@ def test_photo_faces_are_cut_as_the_training_crops_were(dataset, request):
 
     from tinyfer.faces import create_detector
     from tinyfer.faces.geometry import face_transform
+    from tinyfer.synth import paste_face
 
     root = request.getfixturevalue(f"{dataset}_dir")
     files = sorted(root.rglob("*.png" if dataset == "ckplus" else "*.jpg"))
@@ -161,7 +137,7 @@ def test_photo_faces_are_cut_as_the_training_crops_were(dataset, request):
             continue  # prepare takes it whole; nothing to compare the photo's cut with
         compared += 1
         training = _region_in(face_transform(found[0], 48, "mtcnn"), 48)
-        canvas, paste = _pasted(face, rng)
+        canvas, paste = paste_face(face, rng)
         in_photo = detector.detect(canvas)
         if not in_photo:
             missed += 1

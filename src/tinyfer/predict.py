@@ -133,7 +133,7 @@ class Recognizer:
         self.classifier, meta = load_classifier(model, threads=threads)
         self.labels: tuple[str, ...] = tuple(meta.labels)
         self.img_size: int = meta.img_size
-        pre = meta.preprocessing
+        pre = self.preprocessing = dict(meta.preprocessing)
         self.geometry: str = pre.get("geometry", "margin")
         self.margin: float = float(pre.get("margin", 0.1))
         self.align: bool = bool(pre.get("align", False))

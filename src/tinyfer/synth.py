@@ -239,3 +239,31 @@ def write_synthetic_mug(
             extra.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(extra / "img_0000.jpg"), draw_face(ident, ident.bias, rng, size))
     return root
+
+
+def paste_face(
+    face: np.ndarray, rng: np.random.Generator, canvas: tuple[int, int] = (400, 400)
+) -> tuple[np.ndarray, np.ndarray]:
+    """A dataset's gray face crop as a photo: enlarged so that the crop's side is 16-64% of
+    the canvas's shorter side (the face in it 10-40%), turned by up to 30 degrees in half the
+    cases, on a background of noise, a gradient or blurred blobs. Returns the BGR canvas
+    ``(H, W, 3)`` and the 2x3 matrix taking crop pixels to canvas pixels."""
+    import cv2
+
+    h, w = canvas
+    side = rng.uniform(0.1, 0.4) * min(h, w) * 1.6  # a crop is wider than the face in it
+    angle = rng.choice([0.0, rng.uniform(-30, 30)])
+    centre = np.array([rng.uniform(side * 0.6, w - side * 0.6),
+                       rng.uniform(side * 0.6, h - side * 0.6)])  # fmt: skip
+    m = cv2.getRotationMatrix2D((face.shape[1] / 2, face.shape[0] / 2), angle, side / face.shape[1])
+    m[:, 2] += centre - np.array(face.shape[::-1]) / 2
+    kind = rng.integers(3)
+    if kind == 0:
+        bg = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    elif kind == 1:
+        bg = np.tile(np.linspace(20, 230, w).astype(np.uint8), (h, 1))
+    else:
+        bg = cv2.GaussianBlur(rng.integers(0, 256, (h, w)).astype(np.uint8), (0, 0), 8)
+    inside = cv2.warpAffine(np.ones_like(face), m, (w, h)) > 0
+    bg[inside] = cv2.warpAffine(face, m, (w, h), flags=cv2.INTER_LINEAR)[inside]
+    return cv2.cvtColor(bg, cv2.COLOR_GRAY2BGR), m
