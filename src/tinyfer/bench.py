@@ -61,10 +61,10 @@ def measure_speed(
     threads: int = 1,
     repeats: int = 100,
     batch: int = 32,
-    min_face: float = 0.2,
+    min_face: float | None = None,
 ) -> Speed:
-    """Time the model (default: bundled) and the Haar detector on ``image`` (default: a drawn
-    896x896 face) with ``threads`` threads for onnxruntime and OpenCV."""
+    """Time the model (default: bundled) and the default detector on ``image`` (default: a
+    drawn 896x896 face) with ``threads`` threads for onnxruntime and OpenCV."""
     import cv2
 
     from .io import load_image
@@ -74,7 +74,7 @@ def measure_speed(
     frame = demo_frame() if image is None else load_image(image)
     gray = load_image(frame, gray=True)
     found = rec.predict(frame)
-    faces = rec.detector.detect(gray)
+    faces = rec.detector.detect(frame)
     crop = rec.crop(gray, faces[0]) if faces else cv2.resize(gray, (rec.img_size,) * 2)
     one, many = crop[None], np.repeat(crop[None], batch, axis=0)
     batch_ms = median_ms(lambda: rec.classifier.predict_proba(many), max(5, repeats // 5))
@@ -87,7 +87,7 @@ def measure_speed(
         classify_ms=median_ms(lambda: rec.classifier.predict_proba(one), repeats),
         batch=batch,
         batch_faces_per_s=batch / batch_ms * 1000,
-        detect_ms=median_ms(lambda: rec.detector.detect(gray), repeats),
+        detect_ms=median_ms(lambda: rec.detector.detect(frame), repeats),
         end_to_end_ms=median_ms(lambda: rec.predict(frame), repeats),
         repeats=repeats,
     )

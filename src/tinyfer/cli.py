@@ -404,7 +404,9 @@ def predict_cmd(
         Path | None,
         typer.Option("--model", "-m", help="Run directory, model.pt or .onnx (default: bundled)."),
     ] = None,
-    detector: Annotated[str, typer.Option(help="haar, or none for face crops.")] = "haar",
+    detector: Annotated[
+        str, typer.Option(help="mtcnn (landmarks), haar (fastest), or none for face crops.")
+    ] = "mtcnn",
     format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
     annotate: Annotated[
         Path | None, typer.Option("--annotate", help="Write annotated images/videos here.")
@@ -422,8 +424,12 @@ def predict_cmd(
         int | None, typer.Option(min=1, help="Stop each video/camera after N used frames.")
     ] = None,
     min_face: Annotated[
-        float, typer.Option(help="Smallest face to find, fraction of the shorter side.")
-    ] = 0.2,
+        float | None,
+        typer.Option(
+            help="Smallest face to find, fraction of the shorter side (default: mtcnn 0.1, "
+            "haar 0.2)."
+        ),
+    ] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="onnxruntime threads.")] = None,
 ):
     """Recognise the expressions of the faces in images, folders, videos or a camera.
@@ -441,14 +447,11 @@ def predict_cmd(
     def problem(source: str, message: str) -> None:
         err.print(f"[bold red]skipped:[/] {source}: {message}", highlight=False, soft_wrap=True)
 
-    def work():
-        rec = Recognizer(model, detector=detector, min_face=min_face, threads=threads)
-        return run_predictions(
-            rec, inputs or [], sys.stdout, fmt=format, annotate_dir=annotate, every=every,
-            camera=camera if webcam else None, max_frames=max_frames, on_problem=problem,
-        )  # fmt: skip
-
-    s = _run(work)
+    rec = _run(lambda: Recognizer(model, detector=detector, min_face=min_face, threads=threads))
+    s = _run(lambda: run_predictions(
+        rec, inputs or [], sys.stdout, fmt=format, annotate_dir=annotate, every=every,
+        camera=camera if webcam else None, max_frames=max_frames, on_problem=problem,
+    ))  # fmt: skip
     parts = [f"{s.images} image(s)"] + (
         [f"{s.videos} video(s), {s.frames} frames"] * bool(s.videos)
     )
@@ -458,10 +461,11 @@ def predict_cmd(
         + (f"; {s.skipped} non-media file(s) in folders ignored" if s.skipped else ""),
         highlight=False,
     )
-    if s.without_face and detector == "haar":
+    searched = getattr(rec.detector, "min_face", None) if s.without_face else None
+    if searched:
         err.print(
             f"{s.without_face} image(s) or frame(s) without a face; faces smaller than "
-            f"{min_face:.0%} of the image's shorter side are not searched for (--min-face)",
+            f"{searched:.0%} of the image's shorter side are not searched for (--min-face)",
             highlight=False,
             soft_wrap=True,
         )
@@ -483,8 +487,11 @@ def bench_cmd(
     threads: Annotated[int, typer.Option(min=1, help="Threads for onnxruntime and OpenCV.")] = 1,
     repeats: Annotated[int, typer.Option(min=1, help="Timed runs per figure.")] = 100,
     min_face: Annotated[
-        float, typer.Option(help="Smallest face to find, fraction of the shorter side.")
-    ] = 0.2,
+        float | None,
+        typer.Option(
+            help="Smallest face to find, fraction of the shorter side (default: the detector's)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ):
     """Time tinyfer on this machine: per face, per batch, detection, whole frame."""
