@@ -62,7 +62,8 @@ def test_json_records_images_and_video_frames(rec, inputs):
     by_name = {r["file"].rsplit("/", 1)[-1]: r for r in images}
     assert by_name["blank.png"]["faces"] == []
     face = by_name["face0.jpg"]["faces"][0]
-    assert set(face) == {"box", "score", "label", "probabilities"}
+    assert set(face) == {"box", "score", "label", "probabilities", "landmarks"}
+    assert len(face["landmarks"]) == 5  # MTCNN's points: eyes, nose, mouth corners
     assert sum(face["probabilities"].values()) == pytest.approx(1, abs=1e-5)
     assert summary.faces == sum(len(r["faces"]) for r in records) == 6
     assert summary.without_face == 1  # the blank image

@@ -46,6 +46,7 @@ class Summary:
     frames: int = 0
     faces: int = 0
     without_face: int = 0  # images and frames where no face was found
+    box_framed: int = 0  # faces cut by their box (no landmarks) for a template-geometry model
     skipped: int = 0  # files in given folders that are neither images nor videos
     failed: list[tuple[str, str]] = field(default_factory=list)  # (input, problem)
 
@@ -248,6 +249,7 @@ def run_predictions(
                     summary.images += 1
                     summary.faces += len(faces)
                     summary.without_face += not faces
+                    summary.box_framed += _box_framed(recognizer, faces)
                 else:
                     _run_video(recognizer, source, name, writer, annotator, every, max_frames,
                                summary)  # fmt: skip
@@ -271,6 +273,12 @@ def _frames(source: Path | int, every: int, max_frames: int | None) -> Iterator:
         yield frame
 
 
+def _box_framed(recognizer: Recognizer, faces) -> int:
+    if recognizer.geometry != "template":
+        return 0
+    return sum(f.landmarks is None for f in faces)
+
+
 def _run_video(recognizer, source, name, writer, annotator, every, max_frames, summary):
     sink = None
     if annotator:
@@ -288,6 +296,7 @@ def _run_video(recognizer, source, name, writer, annotator, every, max_frames, s
             summary.frames += 1
             summary.faces += len(faces)
             summary.without_face += not faces
+            summary.box_framed += _box_framed(recognizer, faces)
     finally:
         if sink:
             sink.close()

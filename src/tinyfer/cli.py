@@ -469,6 +469,13 @@ def predict_cmd(
             highlight=False,
             soft_wrap=True,
         )
+    if s.box_framed:
+        err.print(
+            f"{s.box_framed} face(s) without landmarks were cut by their box's calibrated "
+            "framing, not by landmarks (crops taken whole, or --detector haar)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if annotate is not None and s.processed:
         err.print(f"annotated copies: {annotate}", highlight=False)
     if not s.processed:

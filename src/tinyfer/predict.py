@@ -76,20 +76,26 @@ class OnnxClassifier:
 @dataclass(frozen=True)
 class Prediction:
     """One face: box (x, y, w, h) in the image's pixels, the detector's score, the most likely
-    label and the probability of every label (summing to 1)."""
+    label and the probability of every label (summing to 1); ``landmarks``, where the detector
+    gives them (MTCNN), are five (x, y) points: left eye, right eye, nose, left and right mouth
+    corner, as seen in the image."""
 
     box: tuple[int, int, int, int]
     score: float
     label: str
     probabilities: dict[str, float]
+    landmarks: tuple[tuple[float, float], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "box": list(self.box),
             "score": self.score,
             "label": self.label,
             "probabilities": self.probabilities,
         }
+        if self.landmarks is not None:
+            out["landmarks"] = [[round(x, 1), round(y, 1)] for x, y in self.landmarks]
+        return out
 
 
 @dataclass(frozen=True)
@@ -217,4 +223,5 @@ class Recognizer:
             score=float(face.score),
             label=self.labels[int(probs.argmax())],
             probabilities={name: float(p) for name, p in zip(self.labels, probs)},
+            landmarks=face.landmarks,
         )
