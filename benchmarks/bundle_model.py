@@ -31,10 +31,10 @@ def scores(m: dict) -> dict:
                               "confusion")}  # fmt: skip
 
 
-def measure(run_dir: Path, data: Path, out: Path, tta: bool, work: Path) -> dict:
+def measure(run_dir: Path, data: Path, out: Path, tta: bool, work: Path, cache: Path) -> dict:
     model, meta = load_model(run_dir / "model.pt")
     prepared = load_eval_data(data, img_size=meta.img_size, preprocessing=meta.preprocessing,
-                              prepared_dir=work / "prepared", progress=False)  # fmt: skip
+                              prepared_dir=cache, progress=False)  # fmt: skip
     private, training = select_split(prepared, "PrivateTest"), select_split(prepared, "Training")
     check = private.X[:: max(1, len(private) // 512)][:512]
     calibration = training.X[:: max(1, len(training) // 512)][:512]  # never the test faces
@@ -42,6 +42,7 @@ def measure(run_dir: Path, data: Path, out: Path, tta: bool, work: Path) -> dict
     int8 = export_onnx(run_dir, work / "int8.onnx", check_faces=check, int8=True,
                        calibration_faces=calibration, eval_data=private, tta=tta)  # fmt: skip
     figures = {
+        "cut_by": prepared.manifest.get("cut_by", {}),  # how FER2013's faces were cut
         "parameters": count_parameters(model),
         "labels": list(meta.labels),
         "img_size": meta.img_size,
@@ -58,7 +59,7 @@ def measure(run_dir: Path, data: Path, out: Path, tta: bool, work: Path) -> dict
     }
     for split in ("PublicTest", "PrivateTest"):
         result, eval_dir = evaluate(out, data, split=split, out_dir=work / split,
-                                    prepared_dir=work / "prepared", progress=False)  # fmt: skip
+                                    prepared_dir=cache, progress=False)  # fmt: skip
         figures[split] = scores(result.metrics)
         if split == "PrivateTest":
             shutil.copy(eval_dir / "confusion.png", RESULTS / "bundled_confusion.png")
@@ -72,6 +73,22 @@ def measure(run_dir: Path, data: Path, out: Path, tta: bool, work: Path) -> dict
                 "accuracy_on_copies": float(hits[~fresh].mean()) if (~fresh).any() else None,
             }  # fmt: skip
     return figures
+
+
+def framing(run: dict, cut: dict) -> str:
+    """How the model's faces are cut, from what its file records."""
+    pre = run["preprocessing"]
+    if pre.get("geometry") == "template":
+        trained = (f" In training, {cut.get('landmarks', 0):,} of {sum(cut.values()):,} FER2013"
+                   " crops were cut by their landmarks and the rest taken whole."
+                   if cut else "")  # fmt: skip
+        return ("Faces are cut by their five MTCNN landmarks onto one template, FER2013's own "
+                "mean framing (`tinyfer.faces.geometry`), in training and in `predict` alike; "
+                "a face without landmarks is framed from its box." + trained)  # fmt: skip
+    return (
+        f"In `predict`, a detected face is cropped as its box plus a {pre['margin']:.0%} "
+        "margin; how closely that matches FER2013's own framing has not been measured."
+    )
 
 
 def model_card(f: dict, run: dict, config: dict) -> str:
@@ -162,9 +179,8 @@ PrivateTest accuracy {f["int8"]["accuracy"]:.4f} ({f["int8"]["change_points"]:+.
 - FER2013 is web images found by keyword search; who is in it is not documented, so accuracy
   for any group of people, on posed laboratory data (CK+, MUG) or on video is not the figure
   above and has not been measured here.
-- 48x48 gray crops: colour is discarded, and small or blurred faces are hard. In `predict`,
-  a detected face is cropped as its Haar box plus a {run["preprocessing"]["margin"]:.0%}
-  margin; how closely that matches FER2013's own framing has not been measured.
+- 48x48 gray crops: colour is discarded, and small or blurred faces are hard.
+  {framing(run, f["cut_by"])}
 - It recognises seven prototypical expressions, not felt emotion.
 """
 
@@ -177,13 +193,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=BUNDLED_MODEL)
     parser.add_argument("--wall-seconds", type=float, help="Wall time of the training command.")
     parser.add_argument("--conditions", default="", help="How it ran, e.g. ', one thread'.")
+    parser.add_argument("--prepared", type=Path, help="Folder of prepared caches to re-use.")
     args = parser.parse_args()
     run = json.loads((args.run_dir / "metrics.json").read_text())
     config = yaml.safe_load((args.run_dir / "config.yaml").read_text())
     _, meta = load_model(args.run_dir / "model.pt")
     run["preprocessing"] = meta.preprocessing
     with tempfile.TemporaryDirectory() as tmp:
-        figures = measure(args.run_dir, args.data, args.out, args.tta, Path(tmp))
+        prepared = args.prepared or Path(tmp) / "prepared"
+        figures = measure(args.run_dir, args.data, args.out, args.tta, Path(tmp), prepared)
     if args.wall_seconds:
         figures["wall_seconds"] = args.wall_seconds
     figures["conditions"] = args.conditions
