@@ -163,11 +163,9 @@ class Recognizer:
         """:meth:`predict` for many images, with one classifier call for all their faces."""
         found: list[list[Face]] = []
         crops: list[np.ndarray] = []
-        import cv2
-
         for image in images:
             pixels = load_image(image)
-            gray = pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+            gray = load_image(pixels, gray=True)
             faces = self.detector.detect(pixels)
             if not faces and self.small_images_are_faces and min(gray.shape) < SMALL_SIDE:
                 faces = [Face((0, 0, gray.shape[1], gray.shape[0]), 0.0)]

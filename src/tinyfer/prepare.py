@@ -25,6 +25,7 @@ from .config import DataConfig, to_dict
 from .datasets import CROPPED_FORMATS, Problem, Sample, Scan, read_dataset
 from .errors import DatasetError, TinyferError
 from .faces.detect import Face
+from .io import load_image
 from .labels import canonical_label, ordered_labels
 from .progress import parallel_map
 
@@ -158,7 +159,7 @@ def _face_of(sample: Sample) -> tuple[np.ndarray | None, Problem | None, int, st
         image = sample.load(gray=detector.name != "mtcnn")  # MTCNN sees colour where there is
     except TinyferError as exc:
         return None, Problem(sample.path, "unreadable", str(exc)), 0, ""
-    gray = image if image.ndim == 2 else _gray(image)
+    gray = load_image(image, gray=True)
     faces = detector.detect(image)
     if cfg.geometry == "margin":
         if not faces:
@@ -177,12 +178,6 @@ def _face_of(sample: Sample) -> tuple[np.ndarray | None, Problem | None, int, st
     if not faces:
         return None, Problem(sample.path, "no_face", "no face found; frame left out"), 0, ""
     return cut_face(gray, faces[0], cfg.img_size, framing), None, len(faces), "box"
-
-
-def _gray(image: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
 def prepare(
