@@ -37,7 +37,8 @@ def test_unknown_model_lists_the_known_ones():
 # are captured from a real training step, then its backward is computed again with oneDNN on and
 # off. Layer by layer, because across a whole network a ReLU or max-pool whose input lies within
 # rounding of its threshold turns a 1e-7 difference into a large one in every layer below it.
-# It runs in a child process so that a native crash fails these tests instead of ending pytest.
+# It runs in a child process so that a native crash fails these tests instead of ending pytest
+# (a deadlock too: 12 s on a quiet 2-core machine, 180 s seen with two trainings beside it).
 # "narrow" is tiny with a 4-channel stem: below the block on AVX2 as on AVX-512, so a return of
 # the strided shortcut is caught on any x86 CPU.
 GRAD_MODELS = [*list_models(), "narrow"]
@@ -128,12 +129,12 @@ def gradient_errors() -> tuple[dict, str]:
         [sys.executable, __file__], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        out, err = proc.communicate(timeout=240)
+        out, err = proc.communicate(timeout=600)
         failure = f"child died (exit {proc.returncode})" if proc.returncode else ""
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        failure = "child hung for 240 s (a deadlock after heap corruption?)"
+        failure = "child hung for 600 s (a deadlock after heap corruption?)"
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     done = {(r["model"], r["size"], r["layout"]): r for r in rows if "model" in r}
     started = [tuple(r["start"]) for r in rows if "start" in r]
