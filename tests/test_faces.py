@@ -34,6 +34,41 @@ def test_haar_finds_synthetic_faces(synth_mug):
     assert len(create_detector("haar").detect(load_image(frame, gray=True))) == 1
 
 
+def test_mtcnn_finds_the_mug_face_with_its_landmarks_in_place(mug_frame):
+    faces = create_detector("mtcnn").detect(load_image(mug_frame))
+    assert len(faces) == 1 and 0.9 < faces[0].score <= 1
+    (lx, ly), (rx, ry), (nx, ny), (mlx, mly), (mrx, mry) = faces[0].landmarks
+    x, y, w, h = faces[0].box
+    assert lx < nx < rx and mlx < nx < mrx  # left and right as seen in the image
+    assert max(ly, ry) < ny < min(mly, mry)  # eyes, then nose, then mouth
+    assert abs(ly - ry) < 0.05 * w and x < lx and rx < x + w and y < ly and mly < y + h
+
+
+def test_mtcnn_finds_no_face_in_noise_or_a_blank_image():
+    detector = create_detector("mtcnn")
+    noise = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)
+    blank = np.full((200, 200), 128, np.uint8)
+    assert detector.detect(noise) == [] and detector.detect(blank) == []
+
+
+def test_mtcnn_faces_found_on_the_turned_image_map_back_exactly(mug_frame):
+    """The retry on a turned copy reports landmarks in the image's own pixels."""
+    import cv2
+
+    from tinyfer.faces.mtcnn import MtcnnDetector
+
+    image = cv2.resize(load_image(mug_frame), (448, 448))
+    detector = MtcnnDetector(retry_angles=())
+    upright = np.array(detector.detect(image)[0].landmarks)
+    m = cv2.getRotationMatrix2D((224, 224), 70, 1.0)
+    turned = cv2.warpAffine(image, m, (448, 448), borderMode=cv2.BORDER_REPLICATE)
+    boxes, points = detector._turned(turned[:, :, ::-1], -70, 40)
+    expected = np.hstack([upright, np.ones((5, 1))]) @ m.T
+    assert len(boxes) == 1 and np.abs(points[0] - expected).max() < 6  # 6 px of a 200 px face
+    centre = (boxes[0, :2] + boxes[0, 2:4]) / 2
+    assert np.abs(centre - expected.mean(0)).max() < 30
+
+
 def test_none_detector_is_the_whole_image():
     assert create_detector("none").detect(np.zeros((30, 40), np.uint8))[0].box == (0, 0, 40, 30)
 
@@ -147,5 +182,5 @@ def test_photo_faces_are_cut_as_the_training_crops_were(dataset, request):
     ious = np.array(ious)
     if dataset == "ckplus":  # posed, frontal: every face found and cut alike
         assert missed == 0 and ious.min() >= 0.9, sorted(ious)[:5]
-    else:  # in the wild (turned, occluded): nearly all; seen here: 2 missed of 19, one 0.84
-        assert missed <= 2 and (ious >= 0.9).mean() >= 0.9 and ious.min() >= 0.8, sorted(ious)[:5]
+    else:  # in the wild (turned, occluded, blurred): seen here 22 of 22 found, the lowest 0.895
+        assert missed <= 1 and (ious >= 0.9).mean() >= 0.85 and ious.min() >= 0.85, sorted(ious)[:5]
