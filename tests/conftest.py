@@ -22,6 +22,11 @@ def fer2013_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def ferplus_dir() -> Path:
+    return _shared("ferplus")
+
+
+@pytest.fixture(scope="session")
 def ckplus_dir() -> Path:
     return _shared("ckplus")
 

@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,6 +10,7 @@ from tinyfer.datasets import (
     read_ckplus,
     read_dataset,
     read_fer2013,
+    read_ferplus,
     read_folder,
     read_jaffe,
     read_mug,
@@ -109,6 +111,88 @@ def test_fer2013_folder_edition_generated(tmp_path):
     assert sorted((s.label, s.split) for s in scan.samples) == [
         ("happiness", "Training"), ("sadness", "PrivateTest"), ("sadness", "PublicTest"),
     ]  # fmt: skip
+
+
+def _ferplus(root, rows, release=None):
+    """A FER+ release in Microsoft's layout: ``rows`` are (folder, name, 10 votes)."""
+    for folder, name, votes in rows:
+        _img(root / folder / name)
+        with open(root / folder / "label.csv", "a") as f:
+            f.write(f'{name},"(0, 0, 48, 48)",{",".join(map(str, votes))}\n')
+    if release is not None:
+        lines = [
+            "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,"
+            "unknown,NF"
+        ] + [f"{u},{n},{','.join(map(str, v))}" for u, n, v in release]
+        (root / "fer2013new.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_ferplus_majority_ties_and_dropped_faces(tmp_path):
+    #       neu hap sur sad ang dis fea con unk NF
+    rows = [
+        ("FER2013Train", "fer0.png", [6, 0, 1, 1, 0, 0, 0, 0, 2, 0]),  # neutral; stray votes
+        ("FER2013Train", "fer1.png", [0, 4, 4, 0, 0, 0, 0, 2, 0, 0]),  # tie: column order
+        ("FER2013Train", "fer2.png", [1, 0, 0, 0, 0, 0, 0, 0, 6, 3]),  # unknown: dropped
+        ("FER2013Valid", "fer3.png", [0, 0, 0, 0, 0, 0, 0, 0, 2, 8]),  # not a face: dropped
+        ("FER2013Test", "fer4.png", [0, 0, 0, 0, 3, 5, 0, 2, 0, 0]),
+        ("FER2013Test", "fer5.png", [0, 0, 0, 0, 0, 0, 0, 7, 3, 0]),  # contempt
+    ]
+    root = _ferplus(tmp_path / "ferplus", rows)
+    _img(root / "FER2013Test" / "fer9.png")  # an image without votes
+    scan = read_dataset(root)
+    assert scan.format == "ferplus"
+    got = {Path(s.path).name: (s.label, s.split, s.votes) for s in scan.samples}
+    assert got == {
+        "fer0.png": ("neutral", "Training", {"neutral": 6}),
+        "fer1.png": ("happiness", "Training", {"happiness": 4, "surprise": 4, "contempt": 2}),
+        "fer4.png": ("disgust", "PrivateTest", {"anger": 3, "disgust": 5, "contempt": 2}),
+        "fer5.png": ("contempt", "PrivateTest", {"contempt": 7}),
+    }
+    assert scan.problem_counts() == {"unknown": 1, "not_face": 1, "unlabelled": 1}
+    assert scan.notes["tied_majority"] == 1
+
+
+def test_ferplus_release_file_cross_check(tmp_path):
+    votes, other = [9, 1, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 10]
+    rows = [("FER2013Test", "fer0.png", votes), ("FER2013Test", "fer1.png", votes)]
+    release = [("PrivateTest", "fer0.png", votes), ("PrivateTest", "fer0.png", other),
+               ("PrivateTest", "fer1.png", [8, 2, 0, 0, 0, 0, 0, 0, 0, 0])]  # fmt: skip
+    scan = read_ferplus(_ferplus(tmp_path, rows, release))
+    assert [Path(s.path).name for s in scan.samples] == ["fer1.png"]
+    assert scan.problem_counts() == {"ambiguous_votes": 1}
+    assert scan.notes == {"release_duplicate_rows": 1, "votes_differ_from_fer2013new": 1}
+
+
+def test_ferplus_soft_labels_follow_the_chosen_labels(tmp_path):
+    from tinyfer.config import DataConfig
+    from tinyfer.prepare import prepare
+
+    votes = [[6, 0, 0, 0, 0, 0, 0, 4, 0, 0], [0, 8, 0, 0, 0, 0, 0, 2, 0, 0],
+             [0, 0, 0, 0, 0, 0, 0, 9, 1, 0]]  # fmt: skip
+    rows = [("FER2013Train", f"fer{i}.png", v) for i, v in enumerate(votes)]
+    root = _ferplus(tmp_path / "ferplus", rows)
+    cfg = DataConfig(path=str(root), detector="none", labels=["neutral", "happiness"])
+    p = prepare(cfg, tmp_path / "prep", progress=False, workers=1)
+    assert p.labels == ("happiness", "neutral") and len(p) == 2  # the contempt face left out
+    by_name = {Path(f).name: row for f, row in zip(p.paths, p.soft)}
+    assert np.allclose(by_name["fer0.png"], [0, 1]) and np.allclose(by_name["fer1.png"], [1, 0])
+    assert p.manifest["reader_notes"] == {} and p.manifest["problem_counts"] == {
+        "label_not_selected": 1
+    }
+
+
+def test_ferplus_real_counts(ferplus_dir):
+    """The release as DATA.md describes it: 1,778 tied majorities, 1,602 faces whose votes
+    differ between the two label files (one of them the placeholder, dropped)."""
+    scan = read_ferplus(ferplus_dir)
+    assert scan.notes["tied_majority"] == 1778
+    differ = scan.notes["votes_differ_from_fer2013new"]
+    assert differ + scan.problem_counts()["ambiguous_votes"] == 1602
+    splits = {}
+    for s in scan.samples:
+        splits[s.split] = splits.get(s.split, 0) + 1
+    assert splits == {"Training": 28385, "PublicTest": 3555, "PrivateTest": 3544}
 
 
 def test_fer2013_csv(tmp_path):

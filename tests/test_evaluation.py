@@ -37,6 +37,7 @@ def _data(labels, y):
         np.array([f"f{i}" for i in range(n)]),
         empty,
         np.full(n, -1),
+        np.zeros((n, 0), np.float32),
     )
 
 

@@ -116,6 +116,37 @@ def test_run_directory_has_everything(synth_prepared, tmp_path):
     assert summary["test"]["accuracy"] == metrics["test"]["accuracy"]
 
 
+@pytest.mark.parametrize("soft_labels", [True, pytest.param(False, marks=pytest.mark.slow)])
+def test_soft_labels_are_what_the_classifier_learns(synth_prepared, tmp_path, soft_labels):
+    """Faces marked by a band whose place says their label, with votes that put each face in
+    the next class: trained on the votes, the model predicts that class; with
+    ``soft_labels: false`` it learns the labels as before."""
+    from tinyfer.prepare import Prepared
+
+    n, per_class = 4, 40
+    y = np.repeat(np.arange(n), per_class)
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 60, (len(y), 48, 48), np.uint8)
+    for i, k in enumerate(y):
+        X[i, 12 * k : 12 * k + 12] += 150  # rows: a mirrored face keeps its label
+    shifted = (y + 1) % n
+    soft = np.full((len(y), n), 0.1 / (n - 1), np.float32)
+    soft[np.arange(len(y)), shifted] = 0.9
+    empty = np.array([""] * len(y))
+    labels = ("anger", "happiness", "sadness", "neutral")
+    data = Prepared(X, y, labels, np.array([f"s{i % 8}" for i in range(len(y))]), empty,
+                    np.array([f"f{i}" for i in range(len(y))]), empty, np.full(len(y), -1),
+                    soft)  # fmt: skip
+    cfg = _cfg(synth_prepared, tmp_path, trainer={"batch_size": 8},
+               classify={"init": "random", "epochs": 5,
+                                                   "soft_labels": soft_labels})  # fmt: skip
+    result = train(cfg, tmp_path / "run", data=data)
+    model, _ = load_model(result.checkpoint)
+    predicted = model.predict_proba(X).argmax(1)
+    learned, ignored = (shifted, y) if soft_labels else (y, shifted)
+    assert (predicted == learned).mean() > 0.9 and (predicted == ignored).mean() < 0.1
+
+
 def result_cfg(run):
     return from_dict(TrainConfig, yaml.safe_load((run / "config.yaml").read_text()))
 

@@ -21,7 +21,7 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 
 FormatOpt = Annotated[
-    str, typer.Option("--format", "-f", help="auto, mug, fer2013, ckplus, jaffe or folder")
+    str, typer.Option("--format", "-f", help="auto, mug, fer2013, ferplus, ckplus, jaffe or folder")
 ]
 
 

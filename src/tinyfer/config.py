@@ -28,7 +28,7 @@ class DataConfig:
     """
 
     path: str | None = None
-    format: Literal["auto", "mug", "fer2013", "ckplus", "jaffe", "folder"] = "auto"
+    format: Literal["auto", "mug", "fer2013", "ferplus", "ckplus", "jaffe", "folder"] = "auto"
     frames: Literal["apex", "all", "spaced"] = "apex"
     n_frames: int = 3
     subject_regex: str | None = None
@@ -75,6 +75,7 @@ class ClassifyConfig:
     weight_decay: float = 1e-4
     freeze_epochs: int = 0  # keep the initialised encoder frozen for this many epochs
     label_smoothing: float = 0.0
+    soft_labels: bool = True  # train on the vote distribution where the data has one (FER+)
     class_balance: Literal["none", "weights", "sampler"] = "none"
     patience: int = 8  # early stopping on validation accuracy; 0 = off
 

@@ -32,14 +32,16 @@ from .progress import parallel_map
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the way crops are made changes, so old caches are not re-used.
-PREPARE_VERSION = 3
+PREPARE_VERSION = 5
 #: Haar works on copies with at least this shorter side when preparing (precise boxes).
 PREPARE_WORK_SIDE = 320
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """Face crops and their columns, index-aligned. Missing subject/split/take: ``""``."""
+    """Face crops and their columns, index-aligned. Missing subject/split/take: ``""``.
+    ``soft`` holds each face's label distribution (annotators' votes, FER+) where the dataset
+    has one, ``(N, len(labels))`` rows summing to 1; ``(N, 0)`` where it has none."""
 
     X: np.ndarray  # (N, H, W) uint8
     y: np.ndarray  # (N,) int64, indices into labels
@@ -49,6 +51,7 @@ class Prepared:
     paths: np.ndarray  # (N,) str
     takes: np.ndarray  # (N,) str
     frames: np.ndarray  # (N,) int64, -1 where none
+    soft: np.ndarray  # (N, len(labels)) float32, or (N, 0)
     manifest: dict[str, Any] = field(default_factory=dict, compare=False)
     file: str | None = None
 
@@ -65,7 +68,17 @@ class Prepared:
         return int(self.X.shape[1])
 
 
-_COLUMNS = ("X", "y", "subjects", "splits", "paths", "takes", "frames")
+_COLUMNS = ("X", "y", "subjects", "splits", "paths", "takes", "frames", "soft")
+
+
+def soft_labels(samples: list[Sample], labels: tuple[str, ...]) -> np.ndarray:
+    """Votes as distributions over ``labels`` (votes for other labels left out), ``(N, 0)``
+    unless every sample has votes."""
+    if not samples or any(s.votes is None for s in samples):
+        return np.zeros((len(samples), 0), np.float32)
+    soft = np.array([[s.votes.get(name, 0) for name in labels] for s in samples], np.float32)
+    # A face keeps its majority label among the labels used, so its row has a vote.
+    return soft / soft.sum(1, keepdims=True)
 
 
 def resolve_detector(cfg: DataConfig, format: str) -> str:
@@ -268,6 +281,7 @@ def prepare(
         paths=np.array([s.path for s in kept]),
         takes=np.array([s.take or "" for s in kept]),
         frames=np.array([-1 if s.frame is None else s.frame for s in kept], dtype=np.int64),
+        soft=soft_labels(kept, labels),
     )
     manifest = {
         "tinyfer_version": __version__,
@@ -287,6 +301,7 @@ def prepare(
         "multiple_faces": multi,
         "geometry": cfg.geometry,
         "cut_by": dict(cut_by),
+        "reader_notes": scan.notes,
         "problem_counts": dict(Counter(p.kind for p in problems)),
         "problems": [dataclasses.asdict(p) for p in problems],
         "seconds": round(time.perf_counter() - start, 2),
@@ -325,6 +340,7 @@ def load_prepared(path: str | Path) -> Prepared:
     manifest_file = path.with_suffix(".json")
     manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
     with np.load(path, allow_pickle=False) as data:
-        columns = {name: data[name] for name in _COLUMNS}
+        columns = {name: data[name] for name in _COLUMNS if name in data.files}
         labels = tuple(str(x) for x in data["labels"])
+    columns.setdefault("soft", np.zeros((len(columns["y"]), 0), np.float32))
     return Prepared(**columns, labels=labels, manifest=manifest, file=str(path))

@@ -11,6 +11,7 @@ from ..labels import is_known_label
 from .base import Problem, Sample, Scan
 from .ckplus import read_ckplus
 from .fer2013 import read_fer2013
+from .ferplus import is_ferplus, read_ferplus
 from .folder import read_folder
 from .jaffe import read_jaffe
 from .mug import read_mug, select_frames
@@ -24,6 +25,7 @@ __all__ = [
     "read_ckplus",
     "read_dataset",
     "read_fer2013",
+    "read_ferplus",
     "read_folder",
     "read_jaffe",
     "read_mug",
@@ -32,9 +34,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("mug", "fer2013", "ckplus", "jaffe", "folder")
-#: Formats whose images are already face crops, so no detector runs on them by default.
-CROPPED_FORMATS = frozenset({"fer2013", "ckplus"})
+FORMATS = ("mug", "fer2013", "ferplus", "ckplus", "jaffe", "folder")
+#: Formats whose images are already face crops (found again on an enlarged copy to cut them
+#: by their landmarks; taken whole where none are found).
+CROPPED_FORMATS = frozenset({"fer2013", "ferplus", "ckplus"})
 
 _CK_NAME = re.compile(r"^S\d+_\d+_\d+\.png$", re.IGNORECASE)
 _JAFFE_NAME = re.compile(r"^[A-Za-z]+\.[A-Za-z]{2}\d*\.\d+\.\w+$")
@@ -60,6 +63,8 @@ def detect_format(root: str | Path) -> str:
         raise DatasetError(f"{root}: a dataset is a folder (or FER2013's fer2013.csv)")
     if (root / "subjects3").is_dir() or (root / "fer2013.csv").is_file():
         return "mug" if (root / "subjects3").is_dir() else "fer2013"
+    if is_ferplus(root):
+        return "ferplus"
     subdirs = _subdirs(root)
     digit_dirs = [p for p in subdirs if p.name.isdigit()]
     if digit_dirs and any(
@@ -80,8 +85,8 @@ def detect_format(root: str | Path) -> str:
     raise DatasetError(
         f"{root}: layout not recognised. Known layouts: MUG (subjects3/<subject>/<emotion>/"
         "take<NNN>/), FER2013 (train/ and test/ class folders, or fer2013.csv), CK+48 "
-        "(<emotion>/S010_004_00000017.png), JAFFE (KA.AN1.39.tiff), class folders "
-        "(<label>/*.jpg). Pass --format to choose one."
+        "(<emotion>/S010_004_00000017.png), FER+ (FER2013Train/ with label.csv), JAFFE "
+        "(KA.AN1.39.tiff), class folders (<label>/*.jpg). Pass --format to choose one."
     )
 
 
@@ -102,6 +107,8 @@ def read_dataset(
         return read_mug(root, frames=frames, n_frames=n_frames, skip_unknown=skip_unknown)
     if format == "fer2013":
         return read_fer2013(root, skip_unknown=skip_unknown)
+    if format == "ferplus":
+        return read_ferplus(root)
     if format == "ckplus":
         return read_ckplus(root, skip_unknown=skip_unknown)
     if format == "jaffe":

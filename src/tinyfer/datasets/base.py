@@ -18,7 +18,8 @@ class Sample:
 
     ``split`` is the dataset's own usage where it has one (FER2013: Training, PublicTest,
     PrivateTest). ``take`` and ``frame`` locate a frame in a video sequence (MUG, CK+).
-    ``pixels`` holds the image when it is not a file of its own (FER2013's CSV).
+    ``pixels`` holds the image when it is not a file of its own (FER2013's CSV). ``votes``
+    holds annotators' votes per label where a dataset has them (FER+): the soft label.
     """
 
     path: str
@@ -28,6 +29,7 @@ class Sample:
     take: str | None = None
     frame: int | None = None
     pixels: np.ndarray | None = field(default=None, repr=False, compare=False)
+    votes: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     def load(self, *, gray: bool = False) -> np.ndarray:
         """Decode this sample's image (uint8, gray or BGR); raises ImageError when unreadable."""
@@ -47,12 +49,14 @@ class Problem:
 
 @dataclass
 class Scan:
-    """A reader's result: the samples found and the problems met."""
+    """A reader's result: the samples found, the problems met, and ``notes``: counts of
+    oddities the reader handled while keeping the samples (FER+: tied majorities)."""
 
     format: str
     root: str
     samples: list[Sample]
     problems: list[Problem] = field(default_factory=list)
+    notes: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> Counter[str]:
         return Counter(s.label for s in self.samples)

@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 
 class FaceDataModule(L.LightningDataModule):
-    """Faces ``X (N, H, W) uint8`` and labels ``y``, split by index arrays.
+    """Faces ``X (N, H, W) uint8`` and targets ``y`` (class indices ``(N,)``, or label
+    distributions ``(N, C)``), split by index arrays.
 
     Batches stay uint8 until they reach the device, where the LightningModule scales (and,
     when training, augments) them. With ``balance="sampler"`` training batches are drawn with
@@ -59,7 +60,7 @@ class FaceDataModule(L.LightningDataModule):
         return len(self._sets["train"])
 
     def class_counts(self, num_classes: int) -> np.ndarray:
-        return np.bincount(self.y[self.parts["train"]], minlength=num_classes)
+        return np.bincount(_classes(self.y[self.parts["train"]]), minlength=num_classes)
 
     def _loader(self, role: str, shuffle: bool = False, sampler=None) -> DataLoader:
         return DataLoader(
@@ -74,7 +75,7 @@ class FaceDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.balance != "sampler":
             return self._loader("train", shuffle=True)
-        y = self._sets["train"].tensors[1].numpy()
+        y = _classes(self._sets["train"].tensors[1].numpy())
         weights = 1.0 / np.bincount(y)[y]
         gen = torch.Generator().manual_seed(self.seed)
         sampler = WeightedRandomSampler(torch.from_numpy(weights), len(y), generator=gen)
@@ -85,3 +86,8 @@ class FaceDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
+
+
+def _classes(y: np.ndarray) -> np.ndarray:
+    """Class indices of targets: the most likely class of each distribution."""
+    return y.argmax(1) if y.ndim == 2 else y

@@ -82,7 +82,8 @@ class AutoencoderModule(_FaceModule):
 
 
 class ClassifierModule(_FaceModule):
-    """Phase 2: the whole model trained with cross-entropy."""
+    """Phase 2: the whole model trained with cross-entropy, against class indices or against
+    label distributions (soft labels); accuracy counts the distribution's most likely class."""
 
     def __init__(
         self,
@@ -111,7 +112,8 @@ class ClassifierModule(_FaceModule):
         loss = F.cross_entropy(
             logits, y, weight=self.class_weights, label_smoothing=self.cfg.label_smoothing
         )
-        acc = (logits.argmax(1) == y).float().mean()
+        hard = y.argmax(1) if y.ndim == 2 else y
+        acc = (logits.argmax(1) == hard).float().mean()
         metrics = {f"{stage}_loss": loss, f"{stage}_acc": acc}
         self.log_dict(metrics, on_epoch=True, on_step=False, prog_bar=True, sync_dist=True)
         return loss

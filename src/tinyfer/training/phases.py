@@ -257,9 +257,12 @@ def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
         parts = make_split(
             data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed, labels=data.labels
         )
+    soft = cfg.classify.soft_labels and data.soft.shape[1] > 0
+    if soft:
+        log.info("training on soft labels (each face's vote distribution)")
     dm = FaceDataModule(
         data.X,
-        data.y,
+        data.soft if soft else data.y,
         parts,
         augment=cfg.augment,
         batch_size=cfg.trainer.batch_size,
