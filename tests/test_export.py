@@ -98,3 +98,20 @@ def test_exported_file_carries_no_stack_traces(model_file, tmp_path):
     proto = onnx.load(export_onnx(model_file, tmp_path / "m.onnx").path)
     assert not [m for node in proto.graph.node for m in node.metadata_props]
     assert b"site-packages" not in (tmp_path / "m.onnx").read_bytes()
+
+
+@pytest.mark.slow
+def test_the_stored_class_bias_and_temperature_are_in_the_graph(tmp_path):
+    import torch
+
+    from tinyfer.evaluation.calibration import softmax
+
+    torch.manual_seed(1)
+    model = create_model("tiny", num_classes=3)
+    model.logit_bias, model.temperature = [1.5, -0.5, 0.0], 2.5
+    path = save_model(tmp_path / "model.pt", model, ModelMeta("tiny", LABELS, 48, 1, {}))
+    faces = _faces(16)
+    logits = model.eval().logits(faces)
+    probs = OnnxClassifier(export_onnx(path, tmp_path / "m.onnx").path).predict_proba(faces)
+    assert np.allclose(probs, softmax((logits + np.array([1.5, -0.5, 0.0])) / 2.5), atol=1e-5)
+    assert not np.allclose(probs, softmax(logits), atol=1e-3)

@@ -17,7 +17,8 @@ import yaml
 from tinyfer.checkpoint import load_model
 from tinyfer.config import TrainConfig, from_dict, to_dict
 from tinyfer.errors import ConfigError, SplitError, TinyferError
-from tinyfer.training.phases import pretrain, train
+from tinyfer.evaluation.calibration import softmax
+from tinyfer.training.phases import adjust, pretrain, train
 
 
 def _cfg(synth_prepared, tmp_path, **sections) -> TrainConfig:
@@ -94,7 +95,9 @@ def test_pretrained_init_takes_the_encoder_of_another_run(synth_prepared, tmp_pa
 
 
 def test_run_directory_has_everything(synth_prepared, tmp_path):
-    result = train(_cfg(synth_prepared, tmp_path, augment={"offline_copies": 1}), tmp_path / "run")
+    cfg = _cfg(synth_prepared, tmp_path, augment={"offline_copies": 1},
+               classify={"class_balance": "logit_adjustment"})  # fmt: skip
+    result = train(cfg, tmp_path / "run")
     run = result.run_dir
     for name in ("config.yaml", "model.pt", "metrics.json", "history.csv", "curves.png",
                  "encoder.pt", "reconstructions.png", "pretrain_history.csv"):  # fmt: skip
@@ -103,6 +106,22 @@ def test_run_directory_has_everything(synth_prepared, tmp_path):
     assert metrics["train_size_after_expansion"] == 2 * metrics["split_sizes"]["train"]
     assert 0 <= metrics["test"]["accuracy"] <= 1 and metrics["test"]["n"] > 0
     assert sum(map(sum, metrics["test"]["confusion"])) == metrics["test"]["n"]
+    # Class balance and temperature fitted on the validation split, stored in the model.
+    adjustments, (model, _) = metrics["adjustments"], load_model(run / "model.pt")
+    assert 0 <= metrics["test"]["ece"] <= 1 and "tau" in adjustments
+    assert model.temperature == adjustments["temperature"] != 1.0
+    assert model.logit_bias == adjustments["logit_bias"]
+    bias = np.array(model.logit_bias or 0.0)
+    faces = synth_prepared.X[:8]
+    expected = softmax((model.logits(faces) + bias) / model.temperature)
+    assert np.allclose(model.predict_proba(faces), expected, atol=1e-6)
+    # Fitted again without retraining: switched off, then back to the run's own settings.
+    assert adjust(run, class_balance="none", calibrate=False)["adjustments"] is None
+    model, _ = load_model(run / "model.pt")
+    assert model.temperature == 1.0 and model.logit_bias is None
+    done = subprocess.run(_tinyfer("adjust", run), capture_output=True, text=True)
+    assert done.returncode == 0 and "temperature" in done.stdout, done.stderr
+    assert load_model(run / "model.pt")[0].temperature == adjustments["temperature"]
     assert TrainConfig.from_yaml(run / "config.yaml") == result_cfg(run)
     assert len(result.history) == 2
     # The benchmark summary script runs on it (writing to tmp, not the repository).

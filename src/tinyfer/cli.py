@@ -229,6 +229,36 @@ def train_cmd(
     typer.echo(f"results: {result.run_dir} (model.pt, metrics.json, history.csv, curves.png)")
 
 
+@app.command("adjust")
+def adjust_cmd(
+    run: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    class_balance: Annotated[
+        str | None,
+        typer.Option(
+            help="logit_adjustment (a bias per class, chosen by validation macro-F1) or none; "
+            "default: the run's setting"
+        ),
+    ] = None,
+    calibrate: Annotated[
+        bool | None, typer.Option(help="Fit the temperature; default: the run's setting")
+    ] = None,
+):
+    """Fit a run's class balance and temperature again on its validation split, without
+    retraining; rewrites its model.pt and metrics.json."""
+    from .training.phases import adjust
+
+    m = _run(lambda: adjust(run, class_balance=class_balance, calibrate=calibrate))
+    a = m["adjustments"] or {}
+    typer.echo(f"temperature {a.get('temperature', 1.0):.3f}, logit adjustment tau "
+               f"{a.get('tau', 'off')}")  # fmt: skip
+    for role in ("val", "test"):
+        if role in m:
+            r = m[role]
+            recall = ", ".join(f"{k} {v['recall']:.2f}" for k, v in r["per_class"].items())
+            typer.echo(f"{role}: accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}, "
+                       f"ECE {r['ece']:.4f}; recall: {recall}")  # fmt: skip
+
+
 @app.command("pretrain")
 def pretrain_cmd(
     config: Annotated[Path, typer.Argument(help="YAML config (see configs/).")],

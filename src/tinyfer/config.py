@@ -76,7 +76,10 @@ class ClassifyConfig:
     freeze_epochs: int = 0  # keep the initialised encoder frozen for this many epochs
     label_smoothing: float = 0.0
     soft_labels: bool = True  # train on the vote distribution where the data has one (FER+)
-    class_balance: Literal["none", "weights", "sampler"] = "none"
+    # weights / sampler: while training; logit_adjustment: after it, a bias per class against
+    # the training priors, its strength chosen by validation macro-F1 (stored in the model).
+    class_balance: Literal["none", "weights", "sampler", "logit_adjustment"] = "none"
+    calibrate: bool = True  # fit a temperature on the validation set (stored in the model)
     patience: int = 8  # early stopping on validation accuracy; 0 = off
 
     def __post_init__(self):

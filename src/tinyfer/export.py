@@ -50,9 +50,10 @@ class Probabilities(torch.nn.Module):
         self.model, self.tta = model, tta
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
-        probs = torch.softmax(self.model(faces), dim=1)
+        probs = self.model.probabilities(self.model(faces))
         if self.tta:
-            probs = (probs + torch.softmax(self.model(torch.flip(faces, dims=[3])), dim=1)) / 2
+            mirrored = self.model.probabilities(self.model(torch.flip(faces, dims=[3])))
+            probs = (probs + mirrored) / 2
         return probs
 
     @torch.no_grad()

@@ -7,12 +7,18 @@ from typing import Any
 
 import numpy as np
 
+from .calibration import expected_calibration_error
+
 
 def compute_metrics(
-    y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    labels: Sequence[str],
+    probs: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Accuracy, balanced accuracy, macro-F1, per-class precision/recall/F1/support, and the
-    confusion matrix (rows: true class, columns: predicted), over the classes in ``labels``."""
+    confusion matrix (rows: true class, columns: predicted), over the classes in ``labels``;
+    with the predicted ``probs``, also the expected calibration error (``ece``)."""
     from sklearn.metrics import (
         accuracy_score,
         balanced_accuracy_score,
@@ -46,4 +52,5 @@ def compute_metrics(
         },
         "labels": list(labels),
         "confusion": confusion_matrix(y_true, y_pred, labels=idx).tolist(),
+        **({} if probs is None else {"ece": expected_calibration_error(probs, y_true)}),
     }

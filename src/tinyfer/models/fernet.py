@@ -71,7 +71,11 @@ class Decoder(nn.Module):
 
 
 class FerNet(nn.Module):
-    """Encoder + head (global average pool, dropout, linear). Takes gray faces in [0, 1]."""
+    """Encoder + head (global average pool, dropout, linear). Takes gray faces in [0, 1].
+
+    ``forward`` gives the raw logits (what training sees); :meth:`probabilities` applies the
+    post-hoc ``logit_bias`` (class balance) and ``temperature`` (calibration) first.
+    """
 
     def __init__(
         self,
@@ -80,10 +84,14 @@ class FerNet(nn.Module):
         in_chans: int = 1,
         img_size: int = 48,
         dropout: float = 0.2,
+        logit_bias: list[float] | None = None,
+        temperature: float = 1.0,
     ):
         super().__init__()
         self.spec, self.num_classes, self.in_chans = spec, num_classes, in_chans
         self.img_size, self.dropout = img_size, dropout
+        self.logit_bias = None if logit_bias is None else [float(b) for b in logit_bias]
+        self.temperature = float(temperature)
         self.encoder = Encoder(spec, in_chans)
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
@@ -101,19 +109,27 @@ class FerNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # (B, 1, H, W) -> (B, num_classes)
         return self.forward_head(self.forward_features(x))
 
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """Class probabilities from this model's logits, with its stored adjustments."""
+        if self.logit_bias is not None:
+            logits = logits + torch.tensor(self.logit_bias, dtype=logits.dtype)
+        return torch.softmax(logits / self.temperature, dim=1)
+
     @torch.no_grad()
-    def predict_proba(self, faces, batch: int = 256):
-        """Class probabilities ``(N, num_classes)`` for faces ``(N, H, W)`` uint8 (numpy)."""
+    def logits(self, faces, batch: int = 256):
+        """Raw logits ``(N, num_classes)`` for faces ``(N, H, W)`` uint8 (numpy)."""
         import numpy as np
 
         self.eval()
         out = [
-            torch.softmax(
-                self(torch.from_numpy(faces[i : i + batch]).float().div_(255)[:, None]), 1
-            )
+            self(torch.from_numpy(faces[i : i + batch]).float().div_(255)[:, None])
             for i in range(0, len(faces), batch)
         ]
         return torch.cat(out).numpy() if out else np.zeros((0, self.num_classes), np.float32)
+
+    def predict_proba(self, faces, batch: int = 256):
+        """Class probabilities ``(N, num_classes)`` for faces ``(N, H, W)`` uint8 (numpy)."""
+        return self.probabilities(torch.from_numpy(self.logits(faces, batch))).numpy()
 
     def make_decoder(self) -> Decoder:
         return Decoder(self.spec, self.in_chans)
@@ -126,4 +142,6 @@ class FerNet(nn.Module):
             "in_chans": self.in_chans,
             "img_size": self.img_size,
             "dropout": self.dropout,
+            "logit_bias": self.logit_bias,
+            "temperature": self.temperature,
         }

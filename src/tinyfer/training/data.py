@@ -59,6 +59,11 @@ class FaceDataModule(L.LightningDataModule):
         self.setup()
         return len(self._sets["train"])
 
+    def class_prior(self, num_classes: int) -> np.ndarray:
+        """The training targets' class frequencies (mean distribution for soft labels)."""
+        y = self.y[self.parts["train"]]
+        return y.mean(0) if y.ndim == 2 else self.class_counts(num_classes) / len(y)
+
     def class_counts(self, num_classes: int) -> np.ndarray:
         return np.bincount(_classes(self.y[self.parts["train"]]), minlength=num_classes)
 

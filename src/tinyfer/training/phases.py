@@ -277,6 +277,74 @@ def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
     return data, parts, dm, model
 
 
+def _split_metrics(model, data: Prepared, parts) -> dict[str, Any]:
+    from ..evaluation.metrics import compute_metrics
+
+    out = {}
+    for role in ("val", "test"):
+        idx = parts.get(role)
+        if idx is not None and len(idx):
+            probs = model.predict_proba(data.X[idx])
+            out[role] = compute_metrics(data.y[idx], probs.argmax(1), data.labels, probs)
+    return out
+
+
+def adjust(
+    run_dir: str | Path, *, class_balance: str | None = None, calibrate: bool | None = None
+) -> dict[str, Any]:
+    """Fit a finished run's stored adjustments again on its validation split (logit
+    adjustment with ``class_balance="logit_adjustment"``, the temperature with ``calibrate``;
+    None keeps the run's setting) and rewrite its ``model.pt`` and ``metrics.json``: the weights
+    are not touched. Returns the new metrics."""
+    import dataclasses
+
+    from ..checkpoint import load_model
+
+    run_dir = Path(run_dir)
+    model_file, metrics_file = run_dir / "model.pt", run_dir / "metrics.json"
+    if not model_file.is_file() or not metrics_file.is_file():
+        raise TinyferError(f"{run_dir}: not a finished run (no model.pt and metrics.json)")
+    cfg = TrainConfig.from_yaml(run_dir / "config.yaml")
+    if class_balance is not None:
+        cfg.classify.class_balance = class_balance
+    if calibrate is not None:
+        cfg.classify.calibrate = calibrate
+    model, meta = load_model(model_file)
+    data, parts, dm, _ = _setup(cfg, None, None)
+    model.logit_bias, model.temperature = None, 1.0
+    metrics = json.loads(metrics_file.read_text())
+    metrics["adjustments"] = _fit_adjustments(cfg, model, dm, data, parts)
+    metrics.update(_split_metrics(model, data, parts))
+    metrics["adjusted_by"] = " ".join(sys.argv)
+    meta = dataclasses.replace(meta, config=to_dict(cfg),
+                               metrics={k: metrics.get(k) for k in ("val", "test")})  # fmt: skip
+    save_model(model_file, model, meta)
+    metrics_file.write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def _fit_adjustments(cfg: TrainConfig, model, dm, data: Prepared, parts) -> dict | None:
+    """Class balance by logit adjustment and a temperature, fitted on the validation split
+    and set on ``model``; None (nothing set) without a validation split."""
+    from ..evaluation.calibration import fit_adjustments
+
+    c, val = cfg.classify, parts.get("val")
+    if val is None or not len(val) or (c.class_balance != "logit_adjustment" and not c.calibrate):
+        return None
+    found = fit_adjustments(
+        model.logits(data.X[val]),
+        data.y[val],
+        dm.class_prior(len(data.labels)),
+        balance=c.class_balance == "logit_adjustment",
+        calibrate=c.calibrate,
+    )
+    model.logit_bias, model.temperature = found["logit_bias"], found["temperature"]
+    log.info("adjustments on the validation split: temperature %.3f, logit adjustment tau %s, "
+             "ECE %.4f -> %.4f", found["temperature"], found.get("tau", "off"),
+             found["ece_before"], found["ece_after"])  # fmt: skip
+    return found
+
+
 def _run_pretrain(
     cfg: TrainConfig, model, dm, data: Prepared, parts, run_dir: Path, resume: bool
 ) -> dict[str, Any]:
@@ -357,7 +425,6 @@ def train(
     import torch
 
     from ..evaluation.figures import plot_history
-    from ..evaluation.metrics import compute_metrics
     from ..models import count_parameters
     from .modules import ClassifierModule
 
@@ -393,6 +460,7 @@ def train(
     model.load_state_dict(_best_weights(best.best_model_path, "model."))
     model.to(memory_format=torch.contiguous_format).eval()
     history = read_history(run_dir, "classify")
+    adjustments = _fit_adjustments(cfg, model, dm, data, parts)
 
     metrics: dict[str, Any] = {
         "model": cfg.model.name,
@@ -412,12 +480,9 @@ def train(
             else None,
         },
         "pretrain": pre,
+        "adjustments": adjustments,
     }
-    for role in ("val", "test"):
-        idx = parts.get(role)
-        if idx is not None and len(idx):
-            probs = model.predict_proba(data.X[idx])
-            metrics[role] = compute_metrics(data.y[idx], probs.argmax(1), data.labels)
+    metrics.update(_split_metrics(model, data, parts))
     checkpoint = run_dir / "model.pt"
     if trainer.is_global_zero:
         meta = ModelMeta(
