@@ -61,3 +61,44 @@ def test_online_augmentation_changes_pixels_keeps_labels_and_spares_evaluation()
     module.trainer = SimpleNamespace(training=False)
     x_eval, _ = module.on_after_batch_transfer(batch, 0)
     assert torch.equal(x_eval, plain)
+
+
+def test_context_fill_replaces_only_the_border_and_only_when_training():
+    from tinyfer.training.modules import fill_context
+
+    x = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 1, 8, 8) / 4
+    valid = torch.ones(4, 1, 8, 8)
+    valid[..., :3] = 0  # the left three columns are replicated border
+    torch.manual_seed(0)
+    filled = fill_context(x, valid, p=1.0)
+    assert torch.equal(filled[..., 3:], x[..., 3:])  # the face's own pixels are kept
+    assert torch.equal(filled[..., :3], x.roll(1, 0)[..., :3])  # another face shows through
+    assert torch.equal(fill_context(x, valid, p=0.0), x)
+    # Through the module: training batches carry the mask and are filled, others are not.
+    X, y = _faces(8)
+    mask = np.full_like(X, 255)
+    mask[:, :, :10] = 0
+    module = ClassifierModule(create_model("tiny"), ClassifyConfig(),
+                              AugmentConfig(online=True, context_fill=1.0, brightness=0,
+                                            contrast=0, zoom=0, rotation=0, translation=0,
+                                            hflip=False), channels_last=False)  # fmt: skip
+    batch = (torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(mask))
+    module.trainer = SimpleNamespace(training=True)
+    x_train, _ = module.on_after_batch_transfer(batch, 0)
+    plain = torch.from_numpy(X).float().div(255).unsqueeze(1)
+    assert torch.equal(x_train[..., 10:], plain[..., 10:])
+    assert not torch.equal(x_train[..., :10], plain[..., :10])
+
+
+def test_training_batches_carry_the_valid_mask_only_when_context_fill_is_on():
+    X, y = _faces(30)
+    parts = {"train": np.arange(20), "val": np.arange(20, 30)}
+    valid = np.zeros_like(X)
+    for fill, tensors in ((0.5, 3), (0.0, 2)):
+        dm = FaceDataModule(X, y, parts, valid=valid,
+                            augment=AugmentConfig(context_fill=fill, offline_copies=1))  # fmt: skip
+        dm.setup()
+        train = dm.train_dataloader().dataset.tensors
+        assert len(train) == tensors and len(dm.val_dataloader().dataset.tensors) == 2
+        if fill:  # the offline copies' border is unknown: all of them count as the image
+            assert train[2][:20].max() == 0 and train[2][20:].min() == 255

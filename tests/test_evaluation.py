@@ -38,6 +38,7 @@ def _data(labels, y):
         empty,
         np.full(n, -1),
         np.zeros((n, 0), np.float32),
+        np.full((n, 48, 48), 255, np.uint8),
     )
 
 

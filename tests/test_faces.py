@@ -184,3 +184,16 @@ def test_photo_faces_are_cut_as_the_training_crops_were(dataset, request):
         assert missed == 0 and ious.min() >= 0.9, sorted(ious)[:5]
     else:  # in the wild (turned, occluded, blurred): seen here 22 of 22 found, the lowest 0.895
         assert missed <= 1 and (ious >= 0.9).mean() >= 0.85 and ious.min() >= 0.85, sorted(ious)[:5]
+
+
+def test_cut_face_marks_the_pixels_past_the_image_edge():
+    from tinyfer.faces import cut_face
+
+    image = np.tile(np.arange(48, dtype=np.uint8) * 5, (48, 1))
+    whole = Face((0, 0, 48, 48), 0.0)
+    crop, valid = cut_face(image, whole, 48, "whole", with_valid=True)
+    assert np.array_equal(crop, cut_face(image, whole, 48, "whole")) and valid.min() >= 254
+    shifted = Face((12, 0, 48, 48), 0.0)  # the frame reaches 12 px past the right edge
+    crop, valid = cut_face(image, shifted, 48, "whole", with_valid=True)
+    assert (valid[:, -11:] == 0).all() and (valid[:, :35] == 255).all()
+    assert (crop[:, -11:] == image[0, -1]).all()  # the border there is replicated

@@ -155,7 +155,7 @@ def test_soft_labels_are_what_the_classifier_learns(synth_prepared, tmp_path, so
     labels = ("anger", "happiness", "sadness", "neutral")
     data = Prepared(X, y, labels, np.array([f"s{i % 8}" for i in range(len(y))]), empty,
                     np.array([f"f{i}" for i in range(len(y))]), empty, np.full(len(y), -1),
-                    soft)  # fmt: skip
+                    soft, np.full_like(X, 255))  # fmt: skip
     cfg = _cfg(synth_prepared, tmp_path, trainer={"batch_size": 8},
                classify={"init": "random", "epochs": 5,
                                                    "soft_labels": soft_labels})  # fmt: skip

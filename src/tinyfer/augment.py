@@ -22,6 +22,10 @@ class AugmentConfig:
     rotation: float = 10.0  # degrees, +-
     translation: float = 0.08  # fraction of the side, +-
     hflip: bool = True
+    # Probability that a training face's area beyond its source crop (the replicated border
+    # where the face's frame reaches past a tight dataset crop) shows another face's pixels
+    # instead, as a photo shows hair, neck or scene there. Online only.
+    context_fill: float = 0.0
 
     @property
     def any_transform(self) -> bool:

@@ -32,7 +32,7 @@ from .progress import parallel_map
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the way crops are made changes, so old caches are not re-used.
-PREPARE_VERSION = 5
+PREPARE_VERSION = 6
 #: Haar works on copies with at least this shorter side when preparing (precise boxes).
 PREPARE_WORK_SIDE = 320
 
@@ -41,7 +41,9 @@ PREPARE_WORK_SIDE = 320
 class Prepared:
     """Face crops and their columns, index-aligned. Missing subject/split/take: ``""``.
     ``soft`` holds each face's label distribution (annotators' votes, FER+) where the dataset
-    has one, ``(N, len(labels))`` rows summing to 1; ``(N, 0)`` where it has none."""
+    has one, ``(N, len(labels))`` rows summing to 1; ``(N, 0)`` where it has none. ``valid``
+    marks the crop's pixels that show the image rather than its replicated border (where the
+    face's frame reaches past the edge of a dataset's tight crop)."""
 
     X: np.ndarray  # (N, H, W) uint8
     y: np.ndarray  # (N,) int64, indices into labels
@@ -52,6 +54,7 @@ class Prepared:
     takes: np.ndarray  # (N,) str
     frames: np.ndarray  # (N,) int64, -1 where none
     soft: np.ndarray  # (N, len(labels)) float32, or (N, 0)
+    valid: np.ndarray  # (N, H, W) uint8: 255 where the crop shows its image, 0 on the border
     manifest: dict[str, Any] = field(default_factory=dict, compare=False)
     file: str | None = None
 
@@ -68,7 +71,7 @@ class Prepared:
         return int(self.X.shape[1])
 
 
-_COLUMNS = ("X", "y", "subjects", "splits", "paths", "takes", "frames", "soft")
+_COLUMNS = ("X", "y", "subjects", "splits", "paths", "takes", "frames", "soft", "valid")
 
 
 def soft_labels(samples: list[Sample], labels: tuple[str, ...]) -> np.ndarray:
@@ -161,9 +164,21 @@ def _init_worker(detector: str, cfg: DataConfig, cropped: bool) -> None:
         _worker["fallback"] = create_detector("haar", **haar)
 
 
-def _face_of(sample: Sample) -> tuple[np.ndarray | None, Problem | None, int, str]:
-    """Crop of the largest face in ``sample``, or a problem; how many faces were found; and
-    how it was cut (landmarks, box, whole image)."""
+@dataclass(frozen=True)
+class _Cut:
+    """One sample's face: its crop and the crop's pixels that show the image (255) rather
+    than its replicated border (0), or the problem met; how many faces the image held, and
+    how the face was cut (landmarks, box, whole image)."""
+
+    crop: np.ndarray | None = None
+    valid: np.ndarray | None = None
+    problem: Problem | None = None
+    faces: int = 0
+    how: str = ""
+
+
+def _face_of(sample: Sample) -> _Cut:
+    """The largest face in ``sample``, cut as ``cfg`` says."""
     from .faces import crop_face, cut_face
 
     cfg: DataConfig = _worker["cfg"]
@@ -171,26 +186,29 @@ def _face_of(sample: Sample) -> tuple[np.ndarray | None, Problem | None, int, st
     try:
         image = sample.load(gray=detector.name != "mtcnn")  # MTCNN sees colour where there is
     except TinyferError as exc:
-        return None, Problem(sample.path, "unreadable", str(exc)), 0, ""
+        return _Cut(problem=Problem(sample.path, "unreadable", str(exc)))
     gray = load_image(image, gray=True)
     faces = detector.detect(image)
+    no_face = _Cut(problem=Problem(sample.path, "no_face", "no face found; frame left out"))
     if cfg.geometry == "margin":
         if not faces:
-            return None, Problem(sample.path, "no_face", "no face found; frame left out"), 0, ""
+            return no_face
         crop = crop_face(gray, faces[0], size=cfg.img_size, margin=cfg.margin, align=cfg.align)
-        return crop, None, len(faces), "box"
+        return _Cut(crop, np.full_like(crop, 255), faces=len(faces), how="box")
     if faces and faces[0].landmarks is not None:
-        return cut_face(gray, faces[0], cfg.img_size, detector.name), None, len(faces), "landmarks"
-    if _worker["cropped"] or detector.name == "none":
+        face, framing, how = faces[0], detector.name, "landmarks"
+    elif _worker["cropped"] or detector.name == "none":
         # A dataset's own crop without landmarks found on it: its framing is the template's.
-        whole = Face((0, 0, gray.shape[1], gray.shape[0]), 0.0)
-        return cut_face(gray, whole, cfg.img_size, "whole"), None, len(faces), "whole"
-    framing = detector.name
-    if not faces and "fallback" in _worker:
-        faces, framing = _worker["fallback"].detect(gray), "haar"
-    if not faces:
-        return None, Problem(sample.path, "no_face", "no face found; frame left out"), 0, ""
-    return cut_face(gray, faces[0], cfg.img_size, framing), None, len(faces), "box"
+        face, framing, how = Face((0, 0, gray.shape[1], gray.shape[0]), 0.0), "whole", "whole"
+    else:
+        framing = detector.name
+        if not faces and "fallback" in _worker:
+            faces, framing = _worker["fallback"].detect(gray), "haar"
+        if not faces:
+            return no_face
+        face, how = faces[0], "box"
+    crop, valid = cut_face(gray, face, cfg.img_size, framing, with_valid=True)
+    return _Cut(crop, valid, faces=len(faces), how=how)
 
 
 def prepare(
@@ -246,17 +264,17 @@ def prepare(
         description=f"faces ({detector})",
         progress=progress,
     )
-    kept, crops = [], []
+    kept, cuts = [], []
     multi = 0
     cut_by: Counter[str] = Counter()
-    for sample, (crop, problem, n_faces, how) in zip(samples, results):
-        if problem is not None:
-            problems.append(problem)
+    for sample, cut in zip(samples, results):
+        if cut.problem is not None:
+            problems.append(cut.problem)
             continue
-        multi += n_faces > 1
-        cut_by[how] += 1
+        multi += cut.faces > 1
+        cut_by[cut.how] += 1
         kept.append(sample)
-        crops.append(crop)
+        cuts.append(cut)
     if cfg.geometry == "template" and cut_by["landmarks"] < len(kept):
         log.info(
             "faces cut by landmarks: %d of %d (box framing: %d, whole crop: %d)",
@@ -273,7 +291,7 @@ def prepare(
     labels = ordered_labels(s.label for s in kept)
     index = {name: i for i, name in enumerate(labels)}
     prepared = Prepared(
-        X=np.stack(crops),
+        X=np.stack([c.crop for c in cuts]),
         y=np.array([index[s.label] for s in kept], dtype=np.int64),
         labels=labels,
         subjects=np.array([s.subject or "" for s in kept]),
@@ -282,6 +300,7 @@ def prepare(
         takes=np.array([s.take or "" for s in kept]),
         frames=np.array([-1 if s.frame is None else s.frame for s in kept], dtype=np.int64),
         soft=soft_labels(kept, labels),
+        valid=np.stack([c.valid for c in cuts]),
     )
     manifest = {
         "tinyfer_version": __version__,
@@ -343,4 +362,5 @@ def load_prepared(path: str | Path) -> Prepared:
         columns = {name: data[name] for name in _COLUMNS if name in data.files}
         labels = tuple(str(x) for x in data["labels"])
     columns.setdefault("soft", np.zeros((len(columns["y"]), 0), np.float32))
+    columns.setdefault("valid", np.full_like(columns["X"], 255))
     return Prepared(**columns, labels=labels, manifest=manifest, file=str(path))

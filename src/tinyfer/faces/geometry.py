@@ -59,12 +59,19 @@ def face_transform(face: Face, size: int, framing: str) -> np.ndarray:
     return np.array([[s, 0.0, size / 2 - s * cx], [0.0, s, size / 2 - s * cy]])
 
 
-def cut_face(image: np.ndarray, face: Face, size: int, framing: str) -> np.ndarray:
+def cut_face(image: np.ndarray, face: Face, size: int, framing: str, *, with_valid: bool = False):
     """The face as a ``(size, size)`` crop of ``image`` (gray, or BGR then ``(size, size, 3)``)
-    in the one geometry; what falls outside the image is filled by replicating its border."""
+    in the one geometry; what falls outside the image is filled by replicating its border.
+    ``with_valid``: also the ``(size, size)`` uint8 mask of the crop's pixels inside the image
+    (255; 0 on the replicated border, partial at its edge)."""
     import cv2
 
     m = face_transform(face, size, framing)
+    valid = None
+    if with_valid:
+        inside = np.full(image.shape[:2], 255, np.uint8)
+        valid = cv2.warpAffine(inside, m, (size, size), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
     scale = math.hypot(m[0, 0], m[1, 0])
     shrink = int(1 / (2 * scale)) if scale < 0.5 else 1
     if shrink > 1:
@@ -88,6 +95,7 @@ def cut_face(image: np.ndarray, face: Face, size: int, framing: str) -> np.ndarr
             fx, fy = (x1 - x0) / region.shape[1], (y1 - y0) / region.shape[0]
             m = np.hstack([m[:, :1] * fx, m[:, 1:2] * fy, m[:, :2] @ [[x0], [y0]] + m[:, 2:]])
             image = region
-    return cv2.warpAffine(
+    crop = cv2.warpAffine(
         image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
+    return (crop, valid) if with_valid else crop

@@ -20,8 +20,10 @@ class FaceDataModule(L.LightningDataModule):
     distributions ``(N, C)``), split by index arrays.
 
     Batches stay uint8 until they reach the device, where the LightningModule scales (and,
-    when training, augments) them. With ``balance="sampler"`` training batches are drawn with
-    probabilities inverse to class frequency.
+    when training, augments) them; with ``augment.context_fill``, training batches also carry
+    each face's ``valid`` mask (see :class:`tinyfer.prepare.Prepared`). With
+    ``balance="sampler"`` training batches are drawn with probabilities inverse to class
+    frequency.
     """
 
     def __init__(
@@ -30,6 +32,7 @@ class FaceDataModule(L.LightningDataModule):
         y: np.ndarray,
         parts: dict[str, np.ndarray],
         *,
+        valid: np.ndarray | None = None,
         augment: AugmentConfig | None = None,
         batch_size: int = 64,
         num_workers: int = 0,
@@ -37,7 +40,7 @@ class FaceDataModule(L.LightningDataModule):
         seed: int = 0,
     ):
         super().__init__()
-        self.X, self.y, self.parts = X, y, parts
+        self.X, self.y, self.parts, self.valid = X, y, parts, valid
         self.augment = augment or AugmentConfig(online=False)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.balance, self.seed = balance, seed
@@ -48,11 +51,19 @@ class FaceDataModule(L.LightningDataModule):
             return
         for role, idx in self.parts.items():
             X, y = self.X[idx], self.y[idx]
-            if role == "train":
-                X, y = expand_offline(X, y, self.augment, seed=self.seed)
-                if self.augment.offline_copies:
-                    log.info("offline expansion: %d -> %d training faces", len(idx), len(X))
-            self._sets[role] = TensorDataset(torch.from_numpy(X), torch.from_numpy(y))
+            if role != "train":
+                self._sets[role] = TensorDataset(torch.from_numpy(X), torch.from_numpy(y))
+                continue
+            X, y = expand_offline(X, y, self.augment, seed=self.seed)
+            if self.augment.offline_copies:
+                log.info("offline expansion: %d -> %d training faces", len(idx), len(X))
+            tensors = [torch.from_numpy(X), torch.from_numpy(y)]
+            if self.augment.context_fill and self.valid is not None:
+                # Offline copies were transformed whole: their border is no longer known.
+                valid = np.full_like(X, 255)
+                valid[: len(idx)] = self.valid[idx]
+                tensors.append(torch.from_numpy(valid))
+            self._sets[role] = TensorDataset(*tensors)
 
     @property
     def train_size(self) -> int:

@@ -19,11 +19,14 @@ class _FaceModule(L.LightningModule):
         super().__init__()
         use = augment is not None and augment.online and augment.any_transform
         self.augmenter = build_augmenter(augment) if use else None
+        self.context_fill = augment.context_fill if augment is not None and augment.online else 0
         self.channels_last = channels_last
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        x, y = batch
+        x, y, *valid = batch
         x = x.float().div_(255).unsqueeze(1)  # (B, 1, H, W)
+        if self.trainer.training and valid and self.context_fill:
+            x = fill_context(x, valid[0].float().div_(255).unsqueeze(1), self.context_fill)
         if self.trainer.training and self.augmenter is not None:
             x = self.augmenter(x)
         if self.channels_last:
@@ -33,6 +36,17 @@ class _FaceModule(L.LightningModule):
     def on_fit_start(self) -> None:
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
+
+
+def fill_context(x: Tensor, valid: Tensor, p: float) -> Tensor:
+    """Each face, with probability ``p``, shows another face of the batch (mirrored half the
+    time) where ``valid`` says its own pixels are a replicated border."""
+    other = x.roll(1, dims=0)
+    mirror = torch.rand(len(x), 1, 1, 1, device=x.device) < 0.5
+    other = torch.where(mirror, other.flip(3), other)
+    pick = (torch.rand(len(x), 1, 1, 1, device=x.device) < p).to(x.dtype)
+    weight = 1 - pick * (1 - valid)  # 1 keeps the face's own pixel
+    return x * weight + other * (1 - weight)
 
 
 def _adamw_cosine(module: L.LightningModule, lr: float, weight_decay: float, epochs: int):

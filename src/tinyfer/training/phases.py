@@ -264,6 +264,7 @@ def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
         data.X,
         data.soft if soft else data.y,
         parts,
+        valid=data.valid,
         augment=cfg.augment,
         batch_size=cfg.trainer.batch_size,
         num_workers=cfg.trainer.num_workers,
