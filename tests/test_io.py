@@ -88,3 +88,61 @@ def test_arrays_and_pil_images():
         load_image(np.zeros((4, 4, 2), np.uint8))
     with pytest.raises(ImageError, match="cannot read an image from int"):
         load_image(3)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"P6\n128 m28\n255\n", "cannot read image header"),  # PPM with a broken size
+        (b"P5\n4 4\n255\n\x00", "corrupt or truncated"),  # PGM cut short
+        (b"DDS |\x00\x00\x00" + b"\x00" * 120, "not an image"),  # DDS: not a format we read
+        (
+            b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n",
+            "not an image",
+        ),  # never Ghostscript
+        (b"#define x_width 8\n#define x_height 8\nstatic char x_bits[] = {0};\n", "not an image"),
+    ],
+)
+def test_malformed_headers_are_image_errors(tmp_path, content, message):
+    path = tmp_path / "x.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=f"x.jpg: {message}"):
+        load_image(path)
+
+
+def test_devices_pipes_huge_and_unreadable_files_are_refused_unread(tmp_path, monkeypatch):
+    import os
+
+    with pytest.raises(ImageError, match="/dev/zero: not a regular file"):
+        load_image("/dev/zero")
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageError, match="pipe.jpg: not a regular file"):
+        load_image(fifo)  # opening a FIFO would wait for a writer forever
+    huge = tmp_path / "huge.jpg"
+    with open(huge, "wb") as f:
+        f.truncate(300 * 2**20)  # sparse: no disk used
+    with pytest.raises(ImageError, match="huge.jpg: file too large"):
+        load_image(huge)
+    good = tmp_path / "a.png"
+    cv2.imwrite(str(good), np.zeros((8, 8), np.uint8))
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("tinyfer.io.open", denied, raising=False)  # root reads anything
+    with pytest.raises(ImageError, match="a.png: cannot read \\(Permission denied\\)"):
+        load_image(good)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    """A phone photo stored sideways (orientation 6: turn 90 degrees clockwise to view)."""
+    stored = np.zeros((20, 40), np.uint8)
+    stored[:5, :5] = 255  # a mark in the stored top-left corner
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(stored).save(path, exif=exif.tobytes(), quality=95)
+    shown = load_image(path, gray=True)
+    assert shown.shape == (40, 20)  # upright: portrait
+    assert shown[:5, -5:].mean() > 200 and shown[:5, :5].mean() < 50  # now top-right

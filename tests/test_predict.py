@@ -162,6 +162,34 @@ def test_a_small_image_without_a_found_face_is_taken_as_a_crop(onnx_model):
     assert pred.box == (0, 0, 48, 48) and pred.score == 0.0  # score 0: assumed, not detected
     assert Recognizer(onnx_model, small_images_are_faces=False).predict(noise) == []
     assert Recognizer(onnx_model).predict(np.full((200, 200), 90, np.uint8)) == []
+    # Only a nearly square image of a plausible size passes for a crop.
+    rng = np.random.default_rng(2)
+    for shape in ((1, 1), (10, 10), (10, 10000), (48, 90), (20, 20)):
+        assert Recognizer(onnx_model).predict(rng.integers(0, 255, shape, np.uint8)) == [], shape
+
+
+def test_float_crops_are_read_as_unit_range_and_bad_values_refused(rec):
+    faces = np.random.default_rng(3).integers(0, 255, (4, 48, 48), np.uint8)
+    expected = rec.predict_faces(faces)
+    assert np.allclose(rec.predict_faces(faces / 255.0), expected, atol=1e-6)
+    assert np.allclose(rec.predict_faces(faces.astype(np.float32)), expected, atol=1e-6)
+    bad = faces / 255.0
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(TinyferError, match="NaN"):
+        rec.predict_faces(bad)
+    with pytest.raises(TinyferError, match="-1 to"):
+        rec.predict_faces(faces / 255.0 - 1)
+    assert rec.predict_faces([]).shape == (0, len(rec.labels))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"scale_factor": 1.0}, "scale_factor"), ({"min_face": 0.0}, "min_face"),
+     ({"threads": 0}, "threads"), ({"detector": "haar", "scale_factor": 3}, "scale_factor")],
+)  # fmt: skip
+def test_bad_arguments_are_refused_when_the_recognizer_is_made(onnx_model, kwargs, message):
+    with pytest.raises(TinyferError, match=message):
+        Recognizer(onnx_model, **kwargs)
 
 
 def test_bundled_model_finds_the_mug_face(mug_frame):

@@ -4,12 +4,15 @@ duplicates with conflicting labels, near-blank images."""
 from __future__ import annotations
 
 import hashlib
+import io
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .datasets import Problem, Sample, Scan
 from .errors import TinyferError
+from .io import PIL_FORMATS, read_file
 from .progress import parallel_map
 
 #: An image whose gray levels have a standard deviation below this is "almost blank".
@@ -34,15 +37,14 @@ def _facts(sample: Sample) -> _Facts:
         data, size, mode = sample.pixels.tobytes(), f"{w}x{h}", "L"
     else:
         try:
-            with open(sample.path, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            return _Facts("", "?", "?", -1.0, f"{sample.path}: cannot read ({exc})")
+            data = read_file(Path(sample.path))
+        except TinyferError as exc:
+            return _Facts("", "?", "?", -1.0, str(exc))
         try:
-            with Image.open(sample.path) as img:
+            with Image.open(io.BytesIO(data), formats=PIL_FORMATS) as img:
                 size, mode = f"{img.size[0]}x{img.size[1]}", img.mode
-        except OSError:
-            size, mode = "?", "?"  # load() below names the problem
+        except Exception:  # any header Pillow cannot read: load() below names the problem
+            size, mode = "?", "?"
     digest = hashlib.md5(data).hexdigest()
     try:
         std = float(sample.load(gray=True).std())

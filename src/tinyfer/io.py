@@ -15,6 +15,11 @@ from .errors import ImageError, VideoError
 
 #: Images above this many pixels are refused before decoding (a decompression-bomb guard).
 MAX_PIXELS = 50_000_000
+#: Image files above this size are refused before reading (a 50-megapixel BMP is 150 MB).
+MAX_FILE_BYTES = 256 * 1024 * 1024
+#: The raster formats Pillow may open (never EPS, which it would hand to Ghostscript, nor
+#: formats tinyfer does not list as images).
+PIL_FORMATS = ("JPEG", "PNG", "BMP", "TIFF", "WEBP", "PPM", "GIF")
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".gif"}
@@ -29,20 +34,14 @@ def load_image(source: Any, *, gray: bool = False, max_pixels: int = MAX_PIXELS)
 
     ``source`` is a path, encoded bytes, a numpy array (gray, BGR or BGRA; any integer or
     float dtype) or a PIL image. 16-bit images are scaled to 8 bits, palette images are expanded
-    and alpha is dropped. Raises :class:`ImageError` naming the file and the problem.
+    and alpha is dropped; an EXIF orientation is applied (a phone photo comes out upright).
+    Raises :class:`ImageError` naming the file and the problem.
     """
     if isinstance(source, np.ndarray):
         return _from_array(source, gray=gray)
     if isinstance(source, (str, Path)):
         path = Path(source)
-        if not path.exists():
-            raise ImageError(f"{path}: no such file")
-        if path.is_dir():
-            raise ImageError(f"{path}: is a folder, not an image")
-        data = path.read_bytes()
-        if not data:
-            raise ImageError(f"{path}: empty file (0 bytes)")
-        return _decode(data, name=str(path), gray=gray, max_pixels=max_pixels)
+        return _decode(read_file(path), name=str(path), gray=gray, max_pixels=max_pixels)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _decode(bytes(source), name="<bytes>", gray=gray, max_pixels=max_pixels)
     if hasattr(source, "mode") and hasattr(source, "size"):  # a PIL image
@@ -53,23 +52,48 @@ def load_image(source: Any, *, gray: bool = False, max_pixels: int = MAX_PIXELS)
     )
 
 
+def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of an image file; :class:`ImageError` for anything that is not a readable
+    regular file of a sane size (a folder, a device such as /dev/zero, a FIFO, no permission)."""
+    import stat
+
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError(f"{path}: is a folder, not an image")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError(f"{path}: not a regular file (a device, pipe or socket)")
+    if st.st_size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes)")
+    if st.st_size > max_bytes:
+        raise ImageError(f"{path}: file too large for an image ({st.st_size / 2**20:.0f} MB; "
+                         f"the limit is {max_bytes / 2**20:.0f} MB)")  # fmt: skip
+    try:
+        with open(path, "rb") as f:
+            return f.read(max_bytes + 1)
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
 def _decode(data: bytes, *, name: str, gray: bool, max_pixels: int) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        img = Image.open(_io.BytesIO(data))
+        img = Image.open(_io.BytesIO(data), formats=PIL_FORMATS)
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file (unrecognised format)") from None
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{name}: image too large ({exc})") from None
-    except OSError as exc:
-        raise ImageError(f"{name}: cannot read image header ({exc})") from None
+    except Exception as exc:  # Pillow's plugins raise many kinds on a bad header
+        raise ImageError(f"{name}: cannot read image header ({_why(exc)})") from None
     return _from_pil(img, name=name, gray=gray, max_pixels=max_pixels)
 
 
 def _from_pil(img: Any, *, name: str, gray: bool, max_pixels: int) -> np.ndarray:
-    from PIL import Image
-
     width, height = img.size
     if width * height > max_pixels:
         raise ImageError(
@@ -78,8 +102,9 @@ def _from_pil(img: Any, *, name: str, gray: bool, max_pixels: int) -> np.ndarray
         )
     try:
         img.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{name}: corrupt or truncated image ({exc})") from None
+        img = _upright(img)
+    except Exception as exc:  # the decoders raise many kinds on bad data
+        raise ImageError(f"{name}: corrupt or truncated image ({_why(exc)})") from None
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         return _from_array(np.asarray(img), gray=gray)
     if img.mode == "P":
@@ -88,6 +113,18 @@ def _from_pil(img: Any, *, name: str, gray: bool, max_pixels: int) -> np.ndarray
         img = img.convert("L" if img.mode in ("1", "LA", "La") else "RGB")
     arr = np.asarray(img)
     return _from_array(arr[..., ::-1] if arr.ndim == 3 else arr, gray=gray)  # RGB -> BGR
+
+
+def _why(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _upright(img: Any) -> Any:
+    """``img`` turned as its EXIF orientation says (cameras store portrait photos sideways)."""
+    from PIL import ImageOps
+
+    orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
+    return ImageOps.exif_transpose(img) if orientation not in (1, None) else img
 
 
 def _from_array(arr: np.ndarray, *, gray: bool) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import TinyferError
 from .faces import BOX_FRAMING, Face, FaceDetector, create_detector, crop_face, cut_face
-from .faces.detect import SMALL_SIDE
+from .faces.detect import looks_like_a_crop
 from .io import iter_frames, load_image
 
 
@@ -107,6 +107,20 @@ class FramePrediction:
     faces: tuple[Prediction, ...]
 
 
+def _as_uint8_faces(crops: np.ndarray) -> np.ndarray:
+    if crops.dtype == np.uint8:
+        return crops
+    values = crops.astype(np.float64)
+    if not np.isfinite(values).all() or values.min() < 0 or values.max() > 255:
+        raise TinyferError(
+            f"face crops must be uint8, or floats in [0, 1] or 0-255; got {crops.dtype} values "
+            f"from {np.nanmin(values):g} to {np.nanmax(values):g}"
+            + (" and NaN/inf" if not np.isfinite(values).all() else "")
+        )
+    scale = 255.0 if values.max() <= 1.0 and np.issubdtype(crops.dtype, np.floating) else 1.0
+    return np.clip(np.round(values * scale), 0, 255).astype(np.uint8)
+
+
 class Recognizer:
     """Find faces and recognise their expressions, on onnxruntime (torch is never imported
     for the bundled model or an ``.onnx`` file).
@@ -120,8 +134,9 @@ class Recognizer:
     before that geometry, the box widened by a margin. ``min_face`` is the smallest face to
     find as a fraction of the image's shorter side (default: 0.1 for MTCNN, 0.2 for Haar with
     pyramid step ``scale_factor`` 1.2, which keeps an 896x896 frame under 10 ms on one core).
-    With ``small_images_are_faces``, an image under 96 px where no face is found is taken to be
-    a face crop (FER2013, CK+48 style) and classified whole, with detector score 0.0.
+    With ``small_images_are_faces``, a nearly square image of 24 to 95 px where no face is
+    found is taken to be a face crop (FER2013, CK+48 style) and classified whole, with
+    detector score 0.0.
     """
 
     def __init__(
@@ -136,6 +151,13 @@ class Recognizer:
     ):
         from .checkpoint import load_classifier
 
+        if not 1 < scale_factor <= 2:
+            raise TinyferError(f"scale_factor is Haar's pyramid step, above 1 and at most 2; "
+                               f"got {scale_factor}")  # fmt: skip
+        if min_face is not None and not 0 < min_face <= 1:
+            raise TinyferError(f"min_face is a fraction of the image's side; got {min_face}")
+        if threads is not None and threads < 1:
+            raise TinyferError(f"threads must be 1 or more; got {threads}")
         self.classifier, meta = load_classifier(model, threads=threads)
         self.labels: tuple[str, ...] = tuple(meta.labels)
         self.img_size: int = meta.img_size
@@ -167,7 +189,7 @@ class Recognizer:
             pixels = load_image(image)
             gray = load_image(pixels, gray=True)
             faces = self.detector.detect(pixels)
-            if not faces and self.small_images_are_faces and min(gray.shape) < SMALL_SIDE:
+            if not faces and self.small_images_are_faces and looks_like_a_crop(gray.shape):
                 faces = [Face((0, 0, gray.shape[1], gray.shape[0]), 0.0)]
                 crops.append(self.crop(gray, faces[0], whole=True))
             else:
@@ -182,13 +204,19 @@ class Recognizer:
 
     def predict_faces(self, crops: Any) -> np.ndarray:
         """Class probabilities ``(N, C)`` (columns in :attr:`labels` order) for face crops, no
-        detection: an ``(N, H, W)`` uint8 array at the model's size, or a sequence of images
-        of any size (gray or BGR), which are resized. Crops are taken as they are, so they
-        must already be in the model's framing: FER2013's and CK+48's own framing is the
-        template's; a photo goes through :meth:`predict`, which cuts faces to match."""
-        if not (isinstance(crops, np.ndarray) and crops.shape[1:] == (self.img_size,) * 2):
-            crops = np.stack([self._resize(load_image(c, gray=True)) for c in crops])
-        return self.classifier.predict_proba(crops.astype(np.uint8, copy=False))
+        detection: an ``(N, H, W)`` uint8 array at the model's size, or a sequence of images of
+        any size (gray or BGR), which are resized. Float arrays are taken as [0, 1] (or 0-255 if
+        any value is above 1); NaN or values outside 0-255 are refused. Crops are taken as they
+        are, so they must already be in the model's framing: FER2013's and CK+48's own framing
+        is the template's; a photo goes through :meth:`predict`, which cuts faces to match."""
+        if isinstance(crops, np.ndarray) and crops.shape[1:] == (self.img_size,) * 2:
+            crops = _as_uint8_faces(crops)
+        else:
+            crops = [self._resize(load_image(c, gray=True)) for c in crops]
+            if not crops:
+                return np.zeros((0, len(self.labels)), np.float32)
+            crops = np.stack(crops)
+        return self.classifier.predict_proba(crops)
 
     def predict_video(
         self, source: str | Path | int, *, every: int = 1

@@ -69,6 +69,14 @@ WINDOW = 24  # the side of the frontal-face cascade's detection window, in pixel
 SMALL_SIDE = 96
 
 
+def looks_like_a_crop(shape: tuple[int, ...]) -> bool:
+    """Whether an image where no face was found may be taken whole as a face crop: small
+    (shorter side under :data:`SMALL_SIDE`), yet not tiny, and nearly square, as FER2013's and
+    CK+48's crops are (a 1x1 image or a 10x10000 strip is no face)."""
+    h, w = shape[:2]
+    return 24 <= min(h, w) < SMALL_SIDE and max(h, w) <= 1.5 * min(h, w)
+
+
 def enlarge_small(image: np.ndarray) -> tuple[np.ndarray, float, int]:
     """``(image, scale, pad)``: a face crop (shorter side under :data:`SMALL_SIDE`: FER2013,
     CK+48) padded with its border and enlarged to 128 px, since detectors miss faces that fill
@@ -109,6 +117,11 @@ class HaarDetector:
     ):
         if not 0 < min_face <= 1:
             raise TinyferError(f"min_face is a fraction of the image's side; got {min_face}")
+        if not 1 < scale_factor <= 2:
+            raise TinyferError(f"scale_factor is the pyramid's step, above 1 and at most 2; "
+                               f"got {scale_factor}")  # fmt: skip
+        if min_neighbors < 0:
+            raise TinyferError(f"min_neighbors must be 0 or more; got {min_neighbors}")
         self.min_face = min_face
         self.work_side = work_side
         self.scale_factor = scale_factor
