@@ -52,3 +52,43 @@ def test_shipped_configs_load():
     assert {p.stem for p in configs} >= {"demo", "mug", "fer2013", "ckplus"}
     for path in configs:
         TrainConfig.from_yaml(path)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("classify.epochs=-1", r"classify.epochs: -1 is out of range; allowed: \[1, inf\)"),
+        ("classify.epochs=0", r"classify.epochs: 0 is out of range"),
+        ("pretrain.epochs=-3", r"pretrain.epochs: -3 is out of range"),
+        ("trainer.batch_size=0", r"trainer.batch_size: 0 is out of range; allowed: \[1, 65536\]"),
+        ("data.img_size=0", r"data.img_size: 0 is out of range; allowed: \[16, 512\]"),
+        ("data.img_size=7", r"data.img_size: 7 is out of range"),
+        ("classify.lr=0", r"classify.lr: 0.0 is out of range; allowed: \(0, inf\)"),
+        ("augment.context_fill=1.5", r"augment.context_fill: 1.5 is out of range"),
+        ("split.val_fraction=0.9", r"must leave faces to train on"),
+        ("trainer.devices=0", r"trainer.devices: 0 is out of range"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_naming_key_and_range(override, message):
+    data = {}
+    apply_override(data, override)
+    with pytest.raises(ConfigError, match=message):
+        from_dict(TrainConfig, data)
+
+
+def test_every_number_in_a_config_has_a_range():
+    import dataclasses
+    import typing
+
+    from tinyfer.config import RANGES
+
+    def numbers(cls, where=""):
+        for f in dataclasses.fields(cls):
+            tp = typing.get_type_hints(cls)[f.name]
+            key = f"{where}.{f.name}" if where else f.name
+            if dataclasses.is_dataclass(tp):
+                yield from numbers(tp, key)
+            elif tp in (int, float) or int in typing.get_args(tp) or float in typing.get_args(tp):
+                yield key
+
+    assert sorted(set(numbers(TrainConfig)) - set(RANGES)) == []

@@ -130,6 +130,7 @@ def data_prepare(
                 subject_regex=subject_regex,
                 skip_unknown=skip_unknown,
             ),
+            where="data",
         )
         return prepare(cfg, out, workers=workers, force=force)
 

@@ -101,6 +101,13 @@ class SplitConfig:
     val_split: str = "PublicTest"
     test_split: str = "PrivateTest"
 
+    def __post_init__(self):
+        if self.test_fraction + self.val_fraction >= 1:
+            raise ConfigError(
+                f"split.test_fraction + split.val_fraction must leave faces to train on; got "
+                f"{self.test_fraction} + {self.val_fraction}"
+            )
+
 
 @dataclass
 class TrainerConfig:
@@ -159,8 +166,72 @@ class TrainConfig:
         return load_yaml(cls, path, overrides)
 
 
+@dataclass(frozen=True)
+class Range:
+    """The values a number may take: ``low`` to ``high`` (None: unbounded), ends included
+    unless ``open_low`` / ``open_high``."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def __contains__(self, v: float) -> bool:
+        lo, hi = self.low, self.high
+        return (lo is None or v > lo or (v == lo and not self.open_low)) and (
+            hi is None or v < hi or (v == hi and not self.open_high)
+        )
+
+    def __str__(self) -> str:
+        left = "-inf" if self.low is None else f"{self.low:g}"
+        right = "inf" if self.high is None else f"{self.high:g}"
+        return f"{'(' if self.open_low or self.low is None else '['}{left}, {right}" + (
+            ")" if self.open_high or self.high is None else "]"
+        )
+
+
+_POSITIVE, _COUNT, _WHOLE = Range(0, None, open_low=True), Range(1), Range(0)
+_FRACTION, _PROBABILITY = Range(0, 1, open_high=True), Range(0, 1)
+#: Every number a config holds, with the values that make sense; checked before any work.
+RANGES: dict[str, Range] = {
+    "data.n_frames": _COUNT,
+    "data.min_face": Range(0, 1, open_low=True),
+    "data.img_size": Range(16, 512),
+    "data.margin": Range(-0.5, 2),
+    "model.dropout": _FRACTION,
+    "augment.offline_copies": Range(0, 100),
+    "augment.brightness": _PROBABILITY,
+    "augment.contrast": _PROBABILITY,
+    "augment.zoom": _FRACTION,
+    "augment.rotation": Range(0, 180),
+    "augment.translation": Range(0, 0.5),
+    "augment.context_fill": _PROBABILITY,
+    "pretrain.epochs": _COUNT,
+    "pretrain.lr": _POSITIVE,
+    "pretrain.noise": _WHOLE,
+    "pretrain.mask": _FRACTION,
+    "pretrain.patience": _WHOLE,
+    "classify.epochs": _COUNT,
+    "classify.lr": _POSITIVE,
+    "classify.weight_decay": _WHOLE,
+    "classify.freeze_epochs": _WHOLE,
+    "classify.label_smoothing": _FRACTION,
+    "classify.patience": _WHOLE,
+    "split.test_fraction": _FRACTION,
+    "split.val_fraction": _FRACTION,
+    "trainer.batch_size": Range(1, 65536),
+    "trainer.num_workers": Range(0, 256),
+    "trainer.num_nodes": _COUNT,
+    "trainer.devices": Range(1, 4096),
+    "experiment.folds": Range(2, 1000),
+    "experiment.repeats": Range(1, 1000),
+    "seed": Range(0, 2**32 - 1),
+}
+
+
 def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "") -> T:
-    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types raise ConfigError."""
+    """Build dataclass ``cls`` from ``data``; unknown keys, wrong types and numbers out of
+    their :data:`RANGES` raise ConfigError."""
     data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
@@ -173,6 +244,11 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "") -> 
             f"valid keys{' in ' + where if where else ''}: {', '.join(names)}"
         )
     values = {k: _coerce(hints[k], v, _join(where, k)) for k, v in data.items()}
+    for key, value in values.items():
+        allowed = RANGES.get(_join(where, key))
+        if allowed is not None and isinstance(value, (int, float)) and value not in allowed:
+            raise ConfigError(f"{_join(where, key)}: {value!r} is out of range; "
+                              f"allowed: {allowed}")  # fmt: skip
     return cls(**values)
 
 
