@@ -75,6 +75,28 @@ def test_predict_json_and_exit_status(onnx_model, face_frames, tmp_path):
     assert json.loads(result.stdout) == []
 
 
+def test_a_malformed_file_costs_only_itself(onnx_model, face_frames, tmp_path):
+    bad = tmp_path / "x.jpg"
+    bad.write_bytes(b"P6\n128 m28\n255\n")
+    args = ["predict", "--model", str(onnx_model), "--format", "json"]
+    result = runner.invoke(app, [*args, str(bad), str(face_frames[0])])
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)  # the good file after the bad one is processed
+    assert record["file"] == str(face_frames[0])
+    assert "x.jpg: cannot read image header" in result.stderr
+
+
+def test_a_bad_annotate_target_is_refused_before_any_output(onnx_model, face_frames, tmp_path):
+    args = ["predict", "--model", str(onnx_model), "--format", "json", str(face_frames[0])]
+    a_file = tmp_path / "taken"
+    a_file.write_text("")
+    for target, message in ((a_file, "needs a folder, and this is a file"),
+                            (a_file / "sub", "cannot create the --annotate folder")):  # fmt: skip
+        result = runner.invoke(app, [*args, "--annotate", str(target)])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert result.stdout == ""  # no half-written JSON; the error went to stderr
+
+
 def test_predict_webcam_without_a_camera_says_so(onnx_model):
     result = runner.invoke(app, ["predict", "--model", str(onnx_model), "--webcam",
                                  "--camera", "97"])  # fmt: skip

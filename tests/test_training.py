@@ -258,3 +258,21 @@ def test_ddp_on_two_cpu_processes(synth_prepared, tmp_path):
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert metrics["world_size"] == 2  # two processes (gloo on the CPU)
     assert metrics["classify"]["epochs_run"] == 2 and np.isfinite(metrics["test"]["accuracy"])
+
+
+def test_a_damaged_last_checkpoint_falls_back_to_the_best_or_says_what_to_do(tmp_path, caplog):
+    from tinyfer.training.phases import _resume_from
+
+    folder = tmp_path / "checkpoints" / "classify"
+    folder.mkdir(parents=True)
+    last, best = folder / "last.ckpt", folder / "best.ckpt"
+    torch.save({"epoch": 3}, last)
+    assert _resume_from(last) == str(last)
+    last.write_bytes(last.read_bytes()[:40])  # truncated mid-write by a full disk
+    torch.save({"epoch": 1}, best)
+    assert _resume_from(last) == str(best)
+    assert "last.ckpt is damaged" in caplog.text
+    best.write_bytes(b"\x00" * 10)
+    with pytest.raises(TinyferError, match="last.ckpt is damaged .* Delete .*classify to train"):
+        _resume_from(last)
+    assert _resume_from(folder / "absent.ckpt") is None

@@ -160,7 +160,13 @@ class _Annotator:
     """Writes annotated copies into ``out_dir``: images as images, videos as .mp4."""
 
     def __init__(self, out_dir: Path):
-        out_dir.mkdir(parents=True, exist_ok=True)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise TinyferError(f"{out_dir}: --annotate needs a folder, and this is a file")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TinyferError(f"{out_dir}: cannot create the --annotate folder "
+                               f"({exc.strerror or exc})") from None  # fmt: skip
         self.out_dir, self.used = out_dir, set()
 
     def name(self, source: str, suffix: str) -> Path:
@@ -228,13 +234,13 @@ def run_predictions(
     ``fmt`` as they come; ``on_problem(input, message)`` hears of each bad input."""
     if fmt not in WRITERS:
         raise TinyferError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    annotator = _Annotator(annotate_dir) if annotate_dir is not None else None  # before output
     files, problems, skipped = expand_inputs(inputs)
     summary = Summary(skipped=skipped)
     for source, problem in problems:
         summary.failed.append((source, problem))
         on_problem(source, problem)
     writer = WRITERS[fmt](stream, recognizer.labels)
-    annotator = _Annotator(annotate_dir) if annotate_dir is not None else None
     sources: list[Path | int] = [*files, *([camera] if camera is not None else [])]
     try:
         for source in sources:

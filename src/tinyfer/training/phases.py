@@ -164,8 +164,39 @@ _QUIET = (
 )
 
 
+def _loads(ckpt: Path) -> str | None:
+    """None if ``ckpt`` loads, else what is wrong with it."""
+    import torch
+
+    try:
+        torch.load(ckpt, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a truncated or overwritten file fails in many ways
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
+
+
+def _resume_from(last: Path) -> str | None:
+    """The checkpoint to resume a phase from: ``last.ckpt``, or where it is damaged the
+    phase's best one (said aloud); TinyferError if neither loads."""
+    if not last.is_file():
+        return None
+    problem = _loads(last)
+    if problem is None:
+        return str(last)
+    best = last.with_name("best.ckpt")
+    if best.is_file() and _loads(best) is None:
+        log.warning("%s is damaged (%s); resuming from the best epoch's checkpoint %s instead, "
+                    "so the epochs after it are trained again", last, problem, best)  # fmt: skip
+        return str(best)
+    raise TinyferError(
+        f"{last} is damaged ({problem}) and no other checkpoint of this phase loads. Delete "
+        f"{last.parent} to train this phase again from its start in the same run directory, "
+        "or start a new run without --resume."
+    )
+
+
 def _fit(trainer, module, dm, last: Path, resume: bool) -> None:
-    ckpt = str(last) if resume and last.is_file() else None
+    ckpt = _resume_from(last) if resume else None
     if ckpt:
         log.info("resuming from %s", ckpt)
     with warnings.catch_warnings():
