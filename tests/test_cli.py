@@ -75,6 +75,40 @@ def test_predict_json_and_exit_status(onnx_model, face_frames, tmp_path):
     assert json.loads(result.stdout) == []
 
 
+def test_evaluate_says_what_it_did_not_see(onnx_model, tmp_path, monkeypatch):
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    test = tmp_path / "fer" / "test"
+    for i, label in enumerate(["happy", "sad", "angry"] * 3):
+        (test / label).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(test / label / f"PrivateTest_{i}.png"), rng.integers(0, 255, (48, 48)))
+    (test / "sad" / "PrivateTest_98.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (test / "happy" / "PrivateTest_99.jpg").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)  # results go under the current folder by default
+    result = runner.invoke(app, ["evaluate", str(onnx_model), str(tmp_path / "fer")])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.split())  # rich wraps lines
+    assert "n=9:" in out and "over the 3 classes present" in out
+    assert "not evaluated (2 samples preparation could not use): unreadable: 2" in out
+    assert "PrivateTest_99.jpg: empty file" in out
+    (saved,) = (tmp_path / "evaluations").glob("*-fer-all/metrics.json")
+    metrics = json.loads(saved.read_text())
+    assert metrics["not_evaluated"]["counts"] == {"unreadable": 2}
+    assert metrics["macro_f1_over"] == ["anger", "happiness", "sadness"]
+    # An unknown label folder: the advice names the flag evaluate has, and the flag works.
+    (test / "bored").mkdir()
+    cv2.imwrite(str(test / "bored" / "PrivateTest_50.png"), rng.integers(0, 255, (48, 48)))
+    result = runner.invoke(app, ["evaluate", str(onnx_model), str(tmp_path / "fer")])
+    assert result.exit_code == 2 and "--skip-unknown (data inspect, data prepare, evaluate)" in (
+        " ".join(result.output.split())
+    )
+    result = runner.invoke(app, ["evaluate", str(onnx_model), str(tmp_path / "fer"),
+                                 "--skip-unknown"])  # fmt: skip
+    assert result.exit_code == 0 and "n=9:" in result.stdout, result.output
+
+
 def test_a_malformed_file_costs_only_itself(onnx_model, face_frames, tmp_path):
     bad = tmp_path / "x.jpg"
     bad.write_bytes(b"P6\n128 m28\n255\n")

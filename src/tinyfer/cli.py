@@ -314,6 +314,7 @@ def evaluate_cmd(
         str | None,
         typer.Option(help="Leave out faces with a pixel-identical copy in this split (Training)."),
     ] = None,
+    skip_unknown: Annotated[bool, typer.Option(help="Leave unknown label folders out.")] = False,
 ):
     """Accuracy, balanced accuracy, macro-F1, per-class scores, confusion matrix, mistakes."""
     from .evaluation.evaluate import evaluate
@@ -328,6 +329,7 @@ def evaluate_cmd(
             out_dir=out,
             progress=not as_json,
             exclude_copies_of=exclude_copies_of,
+            skip_unknown=skip_unknown,
         )
     )
     if as_json:

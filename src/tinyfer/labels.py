@@ -54,7 +54,9 @@ def canonical_label(name: str, *, source: str = "") -> str:
         where = f" in {source}" if source else ""
         raise UnknownLabelError(
             f"unknown label {name!r}{where}; known names: {', '.join(sorted(ALIASES))}. "
-            "Rename the folder, or pass skip_unknown=True (--skip-unknown) to leave it out."
+            "Rename the folder, or leave such folders out: --skip-unknown (data inspect, data "
+            "prepare, evaluate), --set data.skip_unknown=true (train, experiment) or "
+            "skip_unknown=True (Python)."
         )
     return ALIASES[key]
 

@@ -82,7 +82,8 @@ def print_evaluation(result, out_dir) -> None:
     m = result.metrics
     console.print(
         f"n={m['n']}: accuracy {m['accuracy']:.4f}, balanced accuracy "
-        f"{m['balanced_accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"
+        f"{m['balanced_accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} (over the "
+        f"{len(m['macro_f1_over'])} classes present), ECE {m['ece']:.4f}"
     )
     table = Table("class", "precision", "recall", "F1", "support")
     for name, r in m["per_class"].items():
@@ -92,6 +93,14 @@ def print_evaluation(result, out_dir) -> None:
     console.print(table)
     if result.excluded:
         console.print(f"left out (classes the model does not know): {result.excluded}")
+    if result.not_evaluated:
+        counts = result.not_evaluated["counts"]
+        console.print(
+            f"not evaluated ({sum(counts.values())} samples preparation could not use): "
+            + ", ".join(f"{k}: {v}" for k, v in counts.items())
+        )
+        for p in result.not_evaluated["examples"][:5]:
+            console.print(f"  {p['path']}: {p['message']}", highlight=False, soft_wrap=True)
     console.print(
         f"results: {out_dir} (report.html, report.md, metrics.json, confusion and mistakes PNGs)"
     )

@@ -99,7 +99,9 @@ def label_folders(
         raise UnknownLabelError(
             f"{root}: folders with unknown labels: {names}. Rename them to an emotion "
             "(anger, disgust, fear, happiness, sadness, surprise, neutral, contempt or an alias "
-            "such as angry/happy/sad), or pass --skip-unknown to leave them out."
+            "such as angry/happy/sad), or leave them out: --skip-unknown (data inspect, data "
+            "prepare, evaluate), --set data.skip_unknown=true (train, experiment) or "
+            "skip_unknown=True (Python)."
         )
     for p in unknown:
         problems.append(Problem(str(p), "unknown_label", f"folder {p.name!r} is no known label"))

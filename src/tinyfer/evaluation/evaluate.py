@@ -33,8 +33,14 @@ class Evaluation:
     excluded: dict[str, int] = field(default_factory=dict)  # data label unknown to the model
     model_labels: tuple[str, ...] = ()
 
+    not_evaluated: dict[str, Any] = field(default_factory=dict)  # left out when prepared
+
     def to_dict(self) -> dict[str, Any]:
-        return {**self.metrics, "excluded_unknown_labels": self.excluded}
+        return {
+            **self.metrics,
+            "excluded_unknown_labels": self.excluded,
+            "not_evaluated": self.not_evaluated,
+        }
 
 
 def evaluate_arrays(model, labels: tuple[str, ...], data: Prepared) -> Evaluation:
@@ -59,7 +65,7 @@ def evaluate_arrays(model, labels: tuple[str, ...], data: Prepared) -> Evaluatio
     probs = model.predict_proba(data.X[known])
     y_pred = probs.argmax(1)
     return Evaluation(
-        metrics=compute_metrics(y_true, y_pred, labels),
+        metrics=compute_metrics(y_true, y_pred, labels, probs),
         y_true=y_true,
         y_pred=y_pred,
         probabilities=probs,
@@ -77,6 +83,7 @@ def load_eval_data(
     format: str = "auto",
     prepared_dir: str | Path = "prepared",
     progress: bool = True,
+    skip_unknown: bool = False,
 ) -> Prepared:
     """Prepared arrays for evaluation: a ``.npz`` as is (its size must match), or a dataset
     prepared with the model's own input size and face preprocessing."""
@@ -89,8 +96,17 @@ def load_eval_data(
                 f"{img_size}x{img_size}; give the dataset folder so it is prepared at that size"
             )
         return prepared
-    cfg = data_config_for(preprocessing, path=str(path), format=format, img_size=img_size)
+    cfg = data_config_for(preprocessing, path=str(path), format=format, img_size=img_size,
+                          skip_unknown=skip_unknown)  # fmt: skip
     return prepare(cfg, prepared_dir, progress=progress)
+
+
+def left_out_by_prepare(data: Prepared, examples: int = 20) -> dict[str, Any]:
+    """The samples preparation could not use (unreadable, no face found...): counts by kind
+    and the first few, so an evaluation says what it did not see."""
+    problems = data.manifest.get("problems", [])
+    counts = data.manifest.get("problem_counts", {})
+    return {"counts": counts, "examples": problems[:examples]} if counts else {}
 
 
 def select_split(data: Prepared, split: str) -> Prepared:
@@ -119,6 +135,7 @@ def evaluate(
     prepared_dir: str | Path = "prepared",
     progress: bool = True,
     exclude_copies_of: str | None = None,
+    skip_unknown: bool = False,
 ) -> tuple[Evaluation, Path]:
     """Evaluate a model file (or run directory) on a dataset; writes metrics.json,
     confusion.png and misclassified.png to ``out_dir``. ``exclude_copies_of`` (a split, e.g.
@@ -132,6 +149,7 @@ def evaluate(
         format=format,
         prepared_dir=prepared_dir,
         progress=progress,
+        skip_unknown=skip_unknown,
     )
     everything, prepared = prepared, select_split(prepared, split)
     copies = 0
@@ -141,8 +159,11 @@ def evaluate(
         log.info("left out %d faces with a copy in %s", copies, exclude_copies_of)
         prepared = prepared.subset(np.flatnonzero(~mask))
     result = evaluate_arrays(model, meta.labels, prepared)
+    result.not_evaluated = left_out_by_prepare(everything)
     if out_dir is None:
-        out_dir = model_file.parent / f"eval-{Path(data).stem}-{split}"
+        # Under the current folder: the model's own may be a read-only installed package.
+        name = model_file.parent.name if model_file.stem == "model" else model_file.stem
+        out_dir = Path("evaluations") / f"{name}-{Path(data).stem}-{split}"
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {

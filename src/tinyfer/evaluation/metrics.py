@@ -41,6 +41,7 @@ def compute_metrics(
         "macro_f1": float(
             f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
         ),
+        "macro_f1_over": [labels[i] for i in present],
         "per_class": {
             name: {
                 "precision": float(p[i]),

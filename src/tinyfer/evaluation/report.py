@@ -338,12 +338,17 @@ def write_eval_report(out_dir: Path, report: dict[str, Any]) -> Path:
             ["faces evaluated", str(m["n"])],
             ["left out (classes the model does not know)",
              ", ".join(f"{k}: {v}" for k, v in m["excluded_unknown_labels"].items()) or "none"],
+            ["not evaluated (preparation could not use them)",
+             ", ".join(f"{k}: {v}" for k, v in (m.get("not_evaluated") or {}).get("counts", {})
+                       .items()) or "none"],
             ["left out (pixel-identical copy in another split)",
              f"{m['excluded_copies']['n']} (copies of {m['excluded_copies']['of']})"
              if m.get("excluded_copies") else "none"],
             ["accuracy", f"{_pct(m['accuracy'])}%"],
             ["balanced accuracy", f"{_pct(m['balanced_accuracy'])}%"],
-            ["macro-F1 (classes present)", f"{m['macro_f1']:.3f}"],
+            [f"macro-F1 (over the {len(m['macro_f1_over'])} classes present)",
+             f"{m['macro_f1']:.3f}"],
+            ["expected calibration error", f"{m['ece']:.3f}"],
         ]),
         ("p", "Command:"), ("pre", m["command"]),
         ("h2", "Per class"),
