@@ -184,3 +184,19 @@ def test_predict_says_why_an_image_may_have_no_face(onnx_model, tmp_path):
     assert "no face" in result.stdout
     assert "1 image(s) or frame(s) without a face" in result.stderr
     assert "10% of the image's shorter side" in result.stderr  # MTCNN's default
+
+
+@pytest.mark.parametrize("args", [["models"], ["train", "configs/demo.yaml"]])
+def test_commands_that_need_the_training_extra_say_so_without_it(args):
+    """The light install has no torch: simulated by making ``import torch`` fail."""
+    import subprocess
+    import sys
+
+    script = ("import sys; sys.modules['torch'] = None; from tinyfer.cli import main; "
+              f"sys.argv = ['tinyfer', *{args!r}]; main()")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "needs torch, which comes with the training extra: pip install 'tinyfer[train]'" in (
+        " ".join(done.stderr.split())
+    )
+    assert "Traceback" not in done.stderr

@@ -554,3 +554,30 @@ def bench_cmd(
     table.add_row(f"frame -> predictions ({s.faces_found} face(s))", f"{s.end_to_end_ms:.2f} ms")
     Console().print(table)
     typer.echo(f"image: {s.image}; medians of {s.repeats} runs after a warm-up")
+
+
+#: What only the training extra installs: a command that needs one of them says so.
+TRAINING_MODULES = frozenset({"torch", "lightning", "kornia", "scipy", "onnx", "onnxscript"})
+
+
+def main() -> None:
+    """The ``tinyfer`` command. On the light install (no training extra), a command that
+    needs it says so in one line and exits with status 2, instead of a traceback."""
+    try:
+        app(prog_name="tinyfer")
+    except ModuleNotFoundError as exc:
+        module = (exc.name or "").split(".")[0]
+        if module not in TRAINING_MODULES:
+            raise
+        from rich.markup import escape
+
+        _err().print(
+            "[bold red]error:[/] "
+            + escape(
+                f"this needs {module}, which comes with the training extra: pip install "
+                "'tinyfer[train]' (from a checkout: pip install '.[train]')"
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(2) from None
