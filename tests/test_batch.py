@@ -138,3 +138,48 @@ def test_annotation_draws_boxes_and_bars(rec, face_frames):
     x, y, w, h = (round(v * drawn.shape[0] / image.shape[0]) for v in preds[0].box)
     inside = (slice(y + 20, y + h - 20), slice(x + 20, x + w - 20))
     assert (drawn[inside] == plain[inside]).mean() > 0.9  # the face itself is left visible
+
+
+def test_links_and_unreadable_folders_are_named_not_followed(tmp_path, monkeypatch):
+    import os
+
+    from tinyfer.batch import expand_inputs
+
+    root = tmp_path / "photos"
+    (root / "ok").mkdir(parents=True)
+    (root / "ok" / "a.jpg").write_bytes(b"x")
+    os.symlink(root, root / "loop")  # a link back up: following it would never end
+    os.symlink(root / "gone.jpg", root / "dangling.jpg")
+    (root / "locked").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path):  # root can read any folder: make one unreadable by hand
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    files, problems, _ = expand_inputs([str(root)])
+    assert files == [root / "ok" / "a.jpg"]
+    assert dict(problems) == {
+        str(root / "dangling.jpg"): "link to nothing (dangling), left out",
+        str(root / "locked"): "folder cannot be read (Permission denied)",
+        str(root / "loop"): "link to a folder, not followed",
+    }
+    (root / "ok" / "a.jpg").unlink()
+    _, problems, _ = expand_inputs([str(root)])
+    assert (str(root), "folder holds no image or video (1 folder(s) in it could not be read)") in (
+        problems
+    )
+
+
+def test_a_video_cut_mid_stream_says_so(tmp_path, write_video, caplog):
+    from tinyfer.io import iter_frames
+
+    path = write_video(tmp_path / "clip.avi", [np.full((64, 64, 3), i * 8, np.uint8)
+                                               for i in range(30)])  # fmt: skip
+    assert len(list(iter_frames(path))) == 30 and "ended after" not in caplog.text
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    n = len(list(iter_frames(path)))
+    assert n < 29 and f"ended after {n} of its 30 frames" in caplog.text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,11 +66,12 @@ def expand_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[tuple[str, st
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file())
+            found, unreadable = _walk(path, problems)
             inside = [p for p in found if p.suffix.lower() in media]
             skipped += len(found) - len(inside)
             if not inside:
-                problems.append((item, "folder holds no image or video"))
+                why = f" ({unreadable} folder(s) in it could not be read)" if unreadable else ""
+                problems.append((item, f"folder holds no image or video{why}"))
             files += inside
         elif path.exists():
             files.append(path)
@@ -81,6 +83,32 @@ def expand_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[tuple[str, st
         else:
             problems.append((item, "no such file or folder"))
     return files, problems, skipped
+
+
+def _walk(folder: Path, problems: list[tuple[str, str]]) -> tuple[list[Path], int]:
+    """Every file under ``folder`` (sorted) and how many sub-folders could not be read. Links
+    to folders are not followed (a loop would never end); unreadable folders and links to
+    nothing are problems, named."""
+    found: list[Path] = []
+    unreadable = 0
+
+    def cannot_read(exc: OSError) -> None:
+        nonlocal unreadable
+        unreadable += 1
+        problems.append((str(exc.filename), f"folder cannot be read ({exc.strerror or exc})"))
+
+    for root, dirs, names in os.walk(folder, onerror=cannot_read, followlinks=False):
+        dirs.sort()
+        for name in dirs:
+            if os.path.islink(os.path.join(root, name)):
+                problems.append((os.path.join(root, name), "link to a folder, not followed"))
+        for name in sorted(names):
+            p = Path(root, name)
+            if p.is_file():
+                found.append(p)
+            elif p.is_symlink():
+                problems.append((str(p), "link to nothing (dangling), left out"))
+    return sorted(found), unreadable
 
 
 class _Writer:

@@ -4,6 +4,7 @@ frames, with clear errors."""
 from __future__ import annotations
 
 import io as _io
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from .errors import ImageError, VideoError
+
+log = logging.getLogger(__name__)
 
 #: Images above this many pixels are refused before decoding (a decompression-bomb guard).
 MAX_PIXELS = 50_000_000
@@ -206,5 +209,9 @@ def iter_frames(source: str | Path | int, *, every: int = 1) -> Iterator[Frame]:
             index += 1
         if index == 0:
             raise VideoError(f"{name}: no frame could be read (empty or corrupt video)")
+        expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if not isinstance(source, int) and index < expected - 1:
+            log.warning("%s: the video ended after %d of its %d frames (cut short or damaged)",
+                        name, index, expected)  # fmt: skip
     finally:
         cap.release()
