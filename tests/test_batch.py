@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import os
 import shutil
 
 import numpy as np
@@ -183,3 +184,14 @@ def test_a_video_cut_mid_stream_says_so(tmp_path, write_video, caplog):
     path.write_bytes(data[: len(data) // 2])
     n = len(list(iter_frames(path)))
     assert n < 29 and f"ended after {n} of its 30 frames" in caplog.text
+
+
+def test_odd_file_names_stay_valid_text_and_on_one_line():
+    from tinyfer.batch import printable_name
+
+    raw = os.fsdecode(b"caf\xe9.jpg")  # Latin-1 bytes: not UTF-8
+    assert printable_name(raw) == "caf\\xe9.jpg"
+    printable_name(raw).encode("utf-8")  # no lone surrogate left
+    assert json.loads(json.dumps(printable_name(raw))) == "caf\\xe9.jpg"
+    assert printable_name("a\nb.jpg", one_line=True) == "a\\nb.jpg"
+    assert printable_name("a\nb.jpg") == "a\nb.jpg"  # JSON and CSV quote it themselves

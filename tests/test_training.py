@@ -183,6 +183,9 @@ def test_resume_continues_from_the_saved_epoch(synth_prepared, tmp_path):
     assert after[:2] == before  # the first two epochs were not run again
     assert os.stat(tmp_path / "run" / "encoder.pt").st_mtime_ns == pre_mtime  # nor phase 1
     assert again.metrics["classify"]["epochs_run"] == 4 and first.checkpoint == again.checkpoint
+    c = again.metrics["classify"]  # images/s over the 2 epochs this session ran, not all 4
+    size = again.metrics["train_size_after_expansion"]
+    assert c["images_per_s"] == pytest.approx(size * 2 / c["seconds"], rel=0.02)
 
 
 def test_resume_with_another_model_is_refused(synth_prepared, tmp_path):
@@ -211,6 +214,12 @@ def _write_cfg(tmp_path, cfg: TrainConfig):
 
 def _tinyfer(*args):
     return [sys.executable, "-m", "tinyfer", *map(str, args)]
+
+
+def test_resume_of_a_run_that_does_not_exist_is_refused(tmp_path):
+    done = subprocess.run(_tinyfer("train", "configs/demo.yaml", "--out", tmp_path / "nope",
+                                   "--resume"), capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and "nothing to resume" in done.stderr
 
 
 def test_cli_rejects_a_bad_config_before_any_work(synth_prepared, tmp_path):

@@ -34,10 +34,20 @@ class Record:
     time: float | None = None
 
     def to_dict(self) -> dict:
-        d: dict = {"file": self.file}
+        d: dict = {"file": printable_name(self.file)}
         if self.frame is not None:
             d |= {"frame": self.frame, "time": self.time}
         return d | {"faces": [f.to_dict() for f in self.faces]}
+
+
+def printable_name(name: str, *, one_line: bool = False) -> str:
+    """A file name as valid UTF-8 text: bytes that are not UTF-8 (kept by Python as lone
+    surrogates) become ``\\xNN``; with ``one_line``, control characters (a newline in a
+    name) are escaped too, so a name never breaks a line-based table."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if one_line:
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text
 
 
 @dataclass
@@ -135,14 +145,15 @@ class TableWriter(_Writer):
     def write(self, record):
         frame = "" if record.frame is None else str(record.frame)
         time = "" if record.time is None else f"{record.time:.2f}"
+        file = printable_name(record.file, one_line=True)
         if not record.faces:
             self.stream.write(f"{frame:>6} {time:>8} {'-':>4} {'no face':<10} {'':>5} "
-                              f"{'':<20} {record.file}\n")  # fmt: skip
+                              f"{'':<20} {file}\n")  # fmt: skip
         for i, f in enumerate(record.faces):
             box = ",".join(map(str, f.box))
             self.stream.write(
                 f"{frame:>6} {time:>8} {i:>4} {f.label:<10} {f.probabilities[f.label]:>5.3f} "
-                f"{box:<20} {record.file}\n"
+                f"{box:<20} {file}\n"
             )
 
 
@@ -173,7 +184,7 @@ class CsvWriter(_Writer):
                            *(f"p_{name}" for name in labels)])  # fmt: skip
 
     def write(self, record):
-        head = [record.file, record.frame, record.time]
+        head = [printable_name(record.file), record.frame, record.time]
         if not record.faces:
             self.csv.writerow(head + [""] * (7 + len(self.labels)))
         for i, f in enumerate(record.faces):

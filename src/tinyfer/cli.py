@@ -174,6 +174,11 @@ def _train_config(config: Path, overrides, devices, num_nodes, strategy, resume=
 
     if resume and out is None:
         raise typer.BadParameter("--resume needs --out RUN_DIR")
+    if resume and not Path(out).is_dir():
+        raise typer.BadParameter(
+            f"--resume: {out} does not exist, so there is nothing to resume; drop --resume to "
+            "start a new run there"
+        )
 
     overrides = list(overrides or [])
     for key, value in (("devices", devices), ("num_nodes", num_nodes), ("strategy", strategy)):

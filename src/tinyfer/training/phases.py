@@ -164,6 +164,11 @@ _QUIET = (
 )
 
 
+def _speed(train_size: int, epochs: int, seconds: float) -> float:
+    """Training images per second over the epochs this session ran (not those resumed)."""
+    return round(train_size * max(epochs, 0) / max(seconds, 1e-9), 1)
+
+
 def _loads(ckpt: Path) -> str | None:
     """None if ``ckpt`` loads, else what is wrong with it."""
     import torch
@@ -398,6 +403,7 @@ def _run_pretrain(
     )
     trainer, best = _trainer(cfg, run_dir, "pretrain", p.epochs, "val_loss", "min", p.patience)
     log.info("phase 1 (autoencoder): model %s, %d epochs, in %s", cfg.model.name, p.epochs, run_dir)
+    done_before = len(read_history(run_dir, "pretrain"))
     start = time.perf_counter()
     _fit(trainer, module, dm, run_dir / "checkpoints" / "pretrain" / "last.ckpt", resume)
     seconds = time.perf_counter() - start
@@ -408,8 +414,8 @@ def _run_pretrain(
         "best_val_loss": float(best.best_model_score)
         if best.best_model_score is not None
         else None,
-        "seconds": round(seconds, 1),
-        "images_per_s": round(dm.train_size * len(history) / max(seconds, 1e-9), 1),
+        "seconds": round(seconds, 1),  # this session's, when resumed
+        "images_per_s": _speed(dm.train_size, len(history) - done_before, seconds),
         "loss": p.loss,
     }
     if trainer.is_global_zero:
@@ -486,6 +492,7 @@ def train(
     module = ClassifierModule(model, c, cfg.augment, weights, cfg.trainer.channels_last)
     trainer, best = _trainer(cfg, run_dir, "classify", c.epochs, "val_acc", "max", c.patience)
     log.info("phase 2 (classify): model %s, %d epochs, in %s", cfg.model.name, c.epochs, run_dir)
+    done_before = len(read_history(run_dir, "classify"))
     start = time.perf_counter()
     _fit(trainer, module, dm, run_dir / "checkpoints" / "classify" / "last.ckpt", resume)
     seconds = time.perf_counter() - start
@@ -505,8 +512,8 @@ def train(
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "classify": {
             "epochs_run": len(history),
-            "seconds": round(seconds, 1),
-            "images_per_s": round(dm.train_size * len(history) / max(seconds, 1e-9), 1),
+            "seconds": round(seconds, 1),  # this session's, when resumed
+            "images_per_s": _speed(dm.train_size, len(history) - done_before, seconds),
             "best_epoch": int(np.argmax([r.get("val_acc", -1) for r in history]))
             if history
             else None,
