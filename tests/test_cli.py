@@ -200,3 +200,18 @@ def test_commands_that_need_the_training_extra_say_so_without_it(args):
         " ".join(done.stderr.split())
     )
     assert "Traceback" not in done.stderr
+
+
+def test_library_chatter_is_muted_unless_verbose(onnx_model, tmp_path):
+    """FFmpeg's own log line for a broken MP4 reaches stderr only with -v."""
+    import subprocess
+    import sys
+
+    clip = tmp_path / "broken.mp4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(range(256)) * 8)
+    args = [sys.executable, "-m", "tinyfer", "predict", "--model", str(onnx_model), str(clip)]
+    quiet = subprocess.run(args, capture_output=True, text=True)
+    loud = subprocess.run([*args[:3], "-v", *args[3:]], capture_output=True, text=True)
+    assert "moov atom not found" in loud.stderr  # the chatter exists...
+    assert "moov atom not found" not in quiet.stderr  # ...and is muted by default
+    assert "broken.mp4: not a video OpenCV can read" in quiet.stderr

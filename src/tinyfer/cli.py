@@ -29,10 +29,11 @@ FormatOpt = Annotated[
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False):
     from rich.logging import RichHandler
 
+    handler = RichHandler(show_path=False, show_time=False, console=_err())
+    if not verbose:
+        handler.addFilter(_ours_or_errors)
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(show_path=False, show_time=False, console=_err())],
+        level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[handler]
     )
 
 
@@ -561,13 +562,32 @@ def bench_cmd(
     typer.echo(f"image: {s.image}; medians of {s.repeats} runs after a warm-up")
 
 
+def _quiet_libraries() -> None:
+    import os
+    import warnings
+
+    # Read by OpenCV when it first loads FFmpeg, so set before anything imports cv2.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # e.g. "moov atom not found"
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    warnings.filterwarnings("ignore")
+    warnings.filterwarnings("default", module=r"tinyfer(\.|$)")
+
+
+def _ours_or_errors(record: logging.LogRecord) -> bool:
+    return record.name.startswith("tinyfer") or record.levelno >= logging.ERROR
+
+
 #: What only the training extra installs: a command that needs one of them says so.
 TRAINING_MODULES = frozenset({"torch", "lightning", "kornia", "scipy", "onnx", "onnxscript"})
 
 
 def main() -> None:
     """The ``tinyfer`` command. On the light install (no training extra), a command that
-    needs it says so in one line and exits with status 2, instead of a traceback."""
+    needs it says so in one line and exits with status 2, instead of a traceback. Without
+    ``-v`` the libraries' own chatter (warnings, FFmpeg's and OpenCV's log lines) is muted: a
+    user sees tinyfer's messages."""
+    if not {"-v", "--verbose"} & set(sys.argv[1:]):
+        _quiet_libraries()
     try:
         app(prog_name="tinyfer")
     except ModuleNotFoundError as exc:

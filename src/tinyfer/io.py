@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io as _io
 import logging
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,9 @@ def _decode(data: bytes, *, name: str, gray: bool, max_pixels: int) -> np.ndarra
     from PIL import Image, UnidentifiedImageError
 
     try:
-        img = Image.open(_io.BytesIO(data), formats=PIL_FORMATS)
+        with warnings.catch_warnings():  # the size is checked below, with a clearer message
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(_io.BytesIO(data), formats=PIL_FORMATS)
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file (unrecognised format)") from None
     except Image.DecompressionBombError as exc:

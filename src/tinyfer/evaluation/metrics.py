@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,18 @@ def compute_metrics(
     """Accuracy, balanced accuracy, macro-F1, per-class precision/recall/F1/support, and the
     confusion matrix (rows: true class, columns: predicted), over the classes in ``labels``;
     with the predicted ``probs``, also the expected calibration error (``ece``)."""
+
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if len(y_true) == 0:
+        raise ValueError("no samples to evaluate")
+    idx = list(range(len(labels)))
+    present = sorted(set(y_true.tolist()))
+    with warnings.catch_warnings():  # a predicted class absent from the data is no news here
+        warnings.simplefilter("ignore", UserWarning)
+        return _metrics(y_true, y_pred, labels, probs, idx, present)
+
+
+def _metrics(y_true, y_pred, labels, probs, idx, present) -> dict[str, Any]:
     from sklearn.metrics import (
         accuracy_score,
         balanced_accuracy_score,
@@ -27,11 +40,6 @@ def compute_metrics(
         precision_recall_fscore_support,
     )
 
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if len(y_true) == 0:
-        raise ValueError("no samples to evaluate")
-    idx = list(range(len(labels)))
-    present = sorted(set(y_true.tolist()))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
     return {
         "n": len(y_true),
