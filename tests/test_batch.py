@@ -195,3 +195,65 @@ def test_odd_file_names_stay_valid_text_and_on_one_line():
     assert json.loads(json.dumps(printable_name(raw))) == "caf\\xe9.jpg"
     assert printable_name("a\nb.jpg", one_line=True) == "a\\nb.jpg"
     assert printable_name("a\nb.jpg") == "a\nb.jpg"  # JSON and CSV quote it themselves
+
+
+@pytest.mark.slow
+def test_fuzzed_images_cost_only_themselves(tmp_path, onnx_model):
+    """Hundreds of mutated images of every format predict reads (truncated, bytes flipped,
+    junk inserted, headers broken): no traceback, valid JSON, every good file processed, every
+    bad one named, memory bounded."""
+    import resource
+    import subprocess
+    import sys
+
+    import cv2
+
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur(rng.integers(0, 255, (64, 80, 3), np.uint8), (0, 0), 2)
+    folder = tmp_path / "fuzz"
+    folder.mkdir()
+    good = []
+    for ext in (".jpg", ".png", ".bmp", ".tif", ".webp", ".ppm", ".pgm", ".gif"):
+        if ext == ".gif":  # OpenCV writes no GIF
+            from PIL import Image
+
+            out = io.BytesIO()
+            Image.fromarray(base[..., ::-1]).save(out, "GIF")
+            data = out.getvalue()
+        else:
+            ok, buf = cv2.imencode(ext, base if ext != ".pgm" else base[..., 0])
+            assert ok, ext
+            data = buf.tobytes()
+        (folder / f"good{ext}").write_bytes(data)
+        good.append(f"good{ext}")
+        for k in range(50):
+            b = bytearray(data)
+            kind = k % 5
+            if kind == 0:
+                b = b[: rng.integers(1, len(b))]
+            elif kind == 1:
+                for i in rng.integers(0, len(b), 1 + k):
+                    b[i] = rng.integers(0, 256)
+            elif kind == 2:
+                at = rng.integers(0, len(b))
+                b[at:at] = rng.integers(0, 256, rng.integers(1, 64), dtype=np.uint8).tobytes()
+            elif kind == 3:
+                for i in rng.integers(0, min(len(b), 32), 3):
+                    b[i] = rng.integers(0, 256)
+            else:
+                b = b[: len(b) // 2] + b[: len(b) // 2]
+            (folder / f"m{k:02d}{ext}").write_bytes(bytes(b))
+    n_files = len(list(folder.iterdir()))
+    done = subprocess.run(
+        [sys.executable, "-m", "tinyfer", "predict", "--model", str(onnx_model), "--format",
+         "json", "--detector", "haar", str(folder)], capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = json.loads(done.stdout)
+    seen = {os.path.basename(r["file"]) for r in records}
+    assert set(good) <= seen
+    skipped = done.stderr.count("skipped: ")
+    assert len(records) + skipped == n_files
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert peak_mb < 2000, peak_mb
