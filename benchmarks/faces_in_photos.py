@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -119,11 +121,16 @@ def main() -> None:
     accuracy = {}
     for set_name, files in sets.items():
         root = DATA / ("fer2013" if set_name.startswith("FER") else "ckplus")
-        prepared = load_eval_data(root, img_size=rec.img_size,
-                                  preprocessing=rec.preprocessing,
-                                  progress=False)  # fmt: skip
-        index = {p: i for i, p in enumerate(prepared.paths.tolist())}
-        rows = [index.get(str(f)) for f in files]
+        with tempfile.TemporaryDirectory() as tmp:
+            # Only the sampled faces, in the dataset's layout: prepared as evaluate would.
+            for f in files:
+                (Path(tmp) / f.relative_to(root)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(f, Path(tmp) / f.relative_to(root))
+            prepared = load_eval_data(tmp, img_size=rec.img_size, progress=False,
+                                      preprocessing=rec.preprocessing,
+                                      prepared_dir=Path(tmp) / "prepared")  # fmt: skip
+            index = {str(Path(p).relative_to(tmp)): i for i, p in enumerate(prepared.paths)}
+        rows = [index.get(str(f.relative_to(root))) for f in files]
         truth = [canonical_label(f.parent.name) for f in files]
         known = [t in rec.labels for t in truth]
         crops_ok, photo_ok, n = 0, 0, 0

@@ -46,3 +46,45 @@ def test_encoder_of_another_architecture_is_refused(tmp_path):
     saved = torch.load(path, weights_only=True)["state_dict"]
     for key, value in same.encoder.state_dict().items():
         assert torch.equal(value, saved[key])
+
+
+def test_damaged_weights_are_refused_at_load(tmp_path):
+    import torch
+
+    from tinyfer.checkpoint import ModelMeta, load_model, save_model
+    from tinyfer.errors import TinyferError
+    from tinyfer.models import create_model
+
+    path = save_model(tmp_path / "model.pt", create_model("tiny", num_classes=3),
+                      ModelMeta("tiny", ("a", "b", "c"), 48, 1, {}))  # fmt: skip
+    load_model(path)
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["head.3.weight"][0, 0] += 399.0  # one weight changed, file well-formed
+    torch.save(payload, tmp_path / "changed.pt")
+    with pytest.raises(TinyferError, match="changed.pt: the weights do not match their checksum"):
+        load_model(tmp_path / "changed.pt")
+    data = bytearray(path.read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 400):  # 400 bytes flipped in the weights
+        data[i] ^= 0xFF
+    (tmp_path / "flipped.pt").write_bytes(bytes(data))
+    with pytest.raises(TinyferError, match="flipped.pt"):
+        load_model(tmp_path / "flipped.pt")
+
+
+@pytest.mark.slow
+def test_a_damaged_onnx_file_is_refused(tmp_path):
+    from tinyfer.checkpoint import ModelMeta, save_model
+    from tinyfer.errors import TinyferError
+    from tinyfer.export import export_onnx
+    from tinyfer.models import create_model
+    from tinyfer.predict import OnnxClassifier
+
+    path = save_model(tmp_path / "model.pt", create_model("tiny", num_classes=3),
+                      ModelMeta("tiny", ("a", "b", "c"), 48, 1, {}))  # fmt: skip
+    onnx_file = export_onnx(path, tmp_path / "m.onnx").path
+    OnnxClassifier(onnx_file)  # sealed and intact
+    data = bytearray(onnx_file.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit of one weight
+    onnx_file.write_bytes(bytes(data))
+    with pytest.raises(TinyferError, match="m.onnx: the file does not match its checksum"):
+        OnnxClassifier(onnx_file)

@@ -126,6 +126,11 @@ def test_a_label_list_that_does_not_match_the_outputs_is_refused(onnx_model, tmp
         if prop.key == "labels":
             prop.value = json.dumps(["anger", "happiness"])
     onnx.save(proto, tmp_path / "liar.onnx")
+    with pytest.raises(TinyferError, match="does not match its checksum"):
+        Recognizer(tmp_path / "liar.onnx")  # edited after export
+    from tinyfer.integrity import seal_onnx
+
+    seal_onnx(tmp_path / "liar.onnx")  # edited and sealed again: the labels are checked too
     with pytest.raises(TinyferError, match="7 outputs but its metadata names 2 classes"):
         Recognizer(tmp_path / "liar.onnx")
 

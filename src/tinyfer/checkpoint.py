@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TinyferError
+from .integrity import weights_digest
 
 VERSION = 1
-
 #: The pretrained model shipped inside the package (see MODEL_CARD.md beside it).
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "fer2013_base.onnx"
 
@@ -59,6 +59,7 @@ def save_model(path: str | Path, model, meta: ModelMeta) -> Path:
             "config": meta.config,
             "metrics": meta.metrics,
             "state_dict": model.state_dict(),
+            "weights_sha256": weights_digest(model.state_dict()),
         },
         path,
     )
@@ -77,6 +78,10 @@ def _read(path: str | Path, kind: str) -> dict[str, Any]:
         raise TinyferError(f"{path}: not a tinyfer {kind} file ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != f"tinyfer-{kind}":
         raise TinyferError(f"{path}: not a tinyfer {kind} file (no 'tinyfer-{kind}' header)")
+    expected = payload.get("weights_sha256")
+    if expected and weights_digest(payload["state_dict"]) != expected:
+        raise TinyferError(f"{path}: the weights do not match their checksum: the file is "
+                           "damaged. Train or download it again.")  # fmt: skip
     return payload
 
 
@@ -123,6 +128,7 @@ def save_encoder(path: str | Path, encoder) -> Path:
             "spec": asdict(encoder.spec),
             "in_chans": encoder.in_chans,
             "state_dict": encoder.state_dict(),
+            "weights_sha256": weights_digest(encoder.state_dict()),
         },
         path,
     )

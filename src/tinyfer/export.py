@@ -14,6 +14,7 @@ import torch
 
 from . import __version__
 from .errors import TinyferError
+from .integrity import seal_onnx
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def export_onnx(
             if calibration_faces is None or not len(calibration_faces):
                 raise TinyferError("--int8 needs calibration faces (give --data)")
             _quantize(tmp, calibration_faces)
+        seal_onnx(tmp)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

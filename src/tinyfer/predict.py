@@ -17,6 +17,7 @@ import numpy as np
 from .errors import TinyferError
 from .faces import BOX_FRAMING, Face, FaceDetector, create_detector, crop_face, cut_face
 from .faces.detect import looks_like_a_crop
+from .integrity import CHECKSUM_KEY, check_onnx_seal
 from .io import iter_frames, load_image
 
 
@@ -43,6 +44,7 @@ class OnnxClassifier:
         except Exception as exc:  # onnxruntime raises its own types for a bad file
             raise TinyferError(f"{path}: not an ONNX model ({type(exc).__name__})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
+        check_onnx_seal(path, meta.get(CHECKSUM_KEY))
         if "labels" not in meta:
             raise TinyferError(f"{path}: an ONNX file without tinyfer's metadata (labels)")
         self.path = path
