@@ -2,6 +2,7 @@
 whole pipeline on photos against the same faces as the dataset's crops.
 
 python benchmarks/faces_in_photos.py [--model M] [--faces 600] [--threads 1] [--timing-only]
+    [--accuracy-only]
 
 Photos are made from dataset crops (FER2013 PrivateTest, CK+48): each crop enlarged so that the
 face in it is 10-40% of a 720x576 canvas's shorter side, turned by up to 30 degrees in half the
@@ -11,7 +12,7 @@ counts as found when the largest detection's centre lies inside the pasted crop.
 the dataset prepared as its training data was (``evaluate``'s path), on the same faces.
 Times: the MUG frame at 896x896 and resized to 720x576, and a 720x576 frame without a face
 (blurred noise: MTCNN then also searches the image turned both ways); ``--timing-only``
-measures just these.
+measures just these; ``--accuracy-only`` just the model's part (for comparing models).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--name", default="faces_in_photos")
     parser.add_argument("--timing-only", action="store_true")
+    parser.add_argument("--accuracy-only", action="store_true")
     args = parser.parse_args()
     if args.timing_only:
         args.faces = 0
@@ -91,7 +93,7 @@ def main() -> None:
              "720x576 without a face": cv2.GaussianBlur(noise, (0, 0), 3)}  # fmt: skip
 
     detectors = []
-    for label, (name, kwargs) in DETECTORS.items():
+    for label, (name, kwargs) in DETECTORS.items() if not args.accuracy_only else ():
         det = create_detector(name, **({**kwargs, "threads": args.threads} if name == "mtcnn"
                                        else kwargs))  # fmt: skip
         row = {"detector": label}

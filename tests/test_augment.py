@@ -102,3 +102,15 @@ def test_training_batches_carry_the_valid_mask_only_when_context_fill_is_on():
         assert len(train) == tensors and len(dm.val_dataloader().dataset.tensors) == 2
         if fill:  # the offline copies' border is unknown: all of them count as the image
             assert train[2][:20].max() == 0 and train[2][20:].min() == 255
+
+
+def test_deployment_transforms_each_change_the_face_and_stay_in_range():
+    torch.manual_seed(0)
+    x = torch.rand(8, 1, 48, 48)
+    none = dict(brightness=0, contrast=0, zoom=0, rotation=0, translation=0, hflip=False)
+    for name in ("gamma", "blur", "jpeg", "erasing"):
+        aug = build_augmenter(AugmentConfig(**none, **{name: 0.5 if name == "gamma" else 1.0}))
+        assert len(aug) == 1, name
+        y = aug(x)
+        assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 1, name
+        assert not torch.allclose(y, x, atol=1e-3), name

@@ -22,6 +22,12 @@ class AugmentConfig:
     rotation: float = 10.0  # degrees, +-
     translation: float = 0.08  # fraction of the side, +-
     hflip: bool = True
+    # What a deployed camera or a re-saved photo does to a face: each a probability per face
+    # (gamma: a range), 0 switches it off. Online only.
+    gamma: float = 0.0  # gamma in [1 - g, 1 + g]
+    blur: float = 0.0  # Gaussian blur, sigma 0.2-1.5 px at 48 px
+    jpeg: float = 0.0  # JPEG compression at quality 25-90
+    erasing: float = 0.0  # a random rectangle (2-15% of the face) set to mid-gray
     # Probability that a training face's area beyond its source crop (the replicated border
     # where the face's frame reaches past a tight dataset crop) shows another face's pixels
     # instead, as a photo shows hair, neck or scene there. Online only.
@@ -36,6 +42,10 @@ class AugmentConfig:
             or self.rotation
             or self.translation
             or self.hflip
+            or self.gamma
+            or self.blur
+            or self.jpeg
+            or self.erasing
         )
 
 
@@ -61,7 +71,31 @@ def build_augmenter(cfg: AugmentConfig):
         ops.append(K.RandomBrightness((1 - cfg.brightness, 1 + cfg.brightness), p=1.0))
     if cfg.contrast:
         ops.append(K.RandomContrast((1 - cfg.contrast, 1 + cfg.contrast), p=1.0))
+    if cfg.gamma:
+        ops.append(K.RandomGamma((1 - cfg.gamma, 1 + cfg.gamma), p=1.0))
+    if cfg.blur:
+        ops.append(K.RandomGaussianBlur((5, 5), (0.2, 1.5), p=cfg.blur))
+    if cfg.jpeg:
+        ops.append(_on_gray(K.RandomJPEG(jpeg_quality=(25.0, 90.0), p=cfg.jpeg)))
+    if cfg.erasing:
+        ops.append(K.RandomErasing(scale=(0.02, 0.15), value=0.5, p=cfg.erasing))
     return nn.Sequential(*ops)
+
+
+def _on_gray(op):
+    """``op``, which takes RGB, applied to gray ``(B, 1, H, W)`` faces (as three equal
+    channels, averaged back)."""
+    from torch import nn
+
+    class OnGray(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.op = op
+
+        def forward(self, x):
+            return self.op(x.expand(-1, 3, -1, -1)).mean(1, keepdim=True)
+
+    return OnGray()
 
 
 def expand_offline(
