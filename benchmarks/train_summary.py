@@ -26,6 +26,8 @@ def summarize(run_dir: Path) -> dict:
             "balanced_accuracy": r["balanced_accuracy"],
             "macro_f1": r["macro_f1"],
             "per_class_f1": {k: v["f1"] for k, v in r["per_class"].items()},
+            "per_class_recall": {k: v["recall"] for k, v in r["per_class"].items()},
+            "ece": r.get("ece"),
             "confusion": r["confusion"],
         }
 
@@ -38,6 +40,7 @@ def summarize(run_dir: Path) -> dict:
         "train_size_after_expansion": m["train_size_after_expansion"],
         "pretrain": m["pretrain"],
         "classify": m["classify"],
+        "adjustments": m.get("adjustments"),
         "peak_rss_mb": m.get("peak_rss_mb"),
         "val": scores("val"),
         "test": scores("test"),

@@ -225,15 +225,25 @@ def train_cmd(
         return train(cfg, out, resume=resume)
 
     result = _run(work)
-    m = result.metrics
+    _print_scores(result.metrics)
+    typer.echo(f"results: {result.run_dir} (model.pt, metrics.json, history.csv, curves.png)")
+
+
+def _print_scores(m: dict) -> None:
+    """Validation and test scores of a run, with every class's recall."""
+    a = m.get("adjustments") or {}
+    if a:
+        typer.echo(f"fitted on validation: temperature {a.get('temperature', 1.0):.3f}, logit "
+                   f"adjustment tau {a.get('tau', 'off')}")  # fmt: skip
     for role in ("val", "test"):
         if role in m:
             r = m[role]
+            recall = ", ".join(f"{k} {v['recall']:.2f}" for k, v in r["per_class"].items())
             typer.echo(
                 f"{role}: accuracy {r['accuracy']:.4f}, balanced {r['balanced_accuracy']:.4f}"
-                f", macro-F1 {r['macro_f1']:.4f} (n={r['n']})"
+                f", macro-F1 {r['macro_f1']:.4f}, ECE {r.get('ece', float('nan')):.4f} "
+                f"(n={r['n']}); recall: {recall}"
             )
-    typer.echo(f"results: {result.run_dir} (model.pt, metrics.json, history.csv, curves.png)")
 
 
 @app.command("adjust")
@@ -254,16 +264,7 @@ def adjust_cmd(
     retraining; rewrites its model.pt and metrics.json."""
     from .training.phases import adjust
 
-    m = _run(lambda: adjust(run, class_balance=class_balance, calibrate=calibrate))
-    a = m["adjustments"] or {}
-    typer.echo(f"temperature {a.get('temperature', 1.0):.3f}, logit adjustment tau "
-               f"{a.get('tau', 'off')}")  # fmt: skip
-    for role in ("val", "test"):
-        if role in m:
-            r = m[role]
-            recall = ", ".join(f"{k} {v['recall']:.2f}" for k, v in r["per_class"].items())
-            typer.echo(f"{role}: accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}, "
-                       f"ECE {r['ece']:.4f}; recall: {recall}")  # fmt: skip
+    _print_scores(_run(lambda: adjust(run, class_balance=class_balance, calibrate=calibrate)))
 
 
 @app.command("pretrain")
