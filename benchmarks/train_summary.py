@@ -41,6 +41,7 @@ def summarize(run_dir: Path) -> dict:
         "pretrain": m["pretrain"],
         "classify": m["classify"],
         "adjustments": m.get("adjustments"),
+        "adjusted_by": m.get("adjusted_by"),
         "peak_rss_mb": m.get("peak_rss_mb"),
         "val": scores("val"),
         "test": scores("test"),
