@@ -156,8 +156,6 @@ class Recognizer:
         if not 1 < scale_factor <= 2:
             raise TinyferError(f"scale_factor is Haar's pyramid step, above 1 and at most 2; "
                                f"got {scale_factor}")  # fmt: skip
-        if min_face is not None and not 0 < min_face <= 1:
-            raise TinyferError(f"min_face is a fraction of the image's side; got {min_face}")
         if threads is not None and threads < 1:
             raise TinyferError(f"threads must be 1 or more; got {threads}")
         self.classifier, meta = load_classifier(model, threads=threads)
@@ -170,10 +168,11 @@ class Recognizer:
         if isinstance(detector, str):
             kwargs: dict[str, Any] = {}
             if detector == "haar":
-                kwargs = {"min_face": min_face or 0.2, "scale_factor": scale_factor,
-                          "find_eyes": self.align}  # fmt: skip
+                kwargs = {"min_face": 0.2 if min_face is None else min_face,
+                          "scale_factor": scale_factor, "find_eyes": self.align}  # fmt: skip
             elif detector == "mtcnn":
-                kwargs = {"min_face": min_face or 0.1, "threads": threads or 1}
+                kwargs = {"min_face": 0.1 if min_face is None else min_face,
+                          "threads": threads or 1}  # fmt: skip
             detector = create_detector(detector, **kwargs)
         self.detector = detector
         self.small_images_are_faces = small_images_are_faces

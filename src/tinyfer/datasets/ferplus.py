@@ -107,11 +107,12 @@ def read_ferplus(root: str | Path) -> Scan:
                     problems.append(Problem(where, "missing_file", f"{name} is not in {folder}"))
                     continue
                 path = str(images[name])
-                if release and release.get((usage, name), votes) is None:
+                released = release.get((usage, name), votes)
+                if released is None:
                     why = "fer2013new.csv lists this name twice with different votes; left out"
                     problems.append(Problem(path, "ambiguous_votes", why))
                     continue
-                if release and release.get((usage, name), votes) != votes:
+                if released != votes:
                     notes["votes_differ_from_fer2013new"] += 1
                 sample = _sample(path, votes, usage, problems, notes)
                 if sample is not None:

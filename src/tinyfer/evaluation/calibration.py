@@ -12,10 +12,13 @@ import numpy as np
 TAUS = tuple(np.round(np.arange(0.0, 2.01, 0.1), 2))
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
+def log_softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    return np.exp(log_softmax(logits))
 
 
 def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
@@ -35,9 +38,7 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15)
 
 def nll(logits: np.ndarray, y: np.ndarray) -> float:
     """Mean negative log-likelihood of the true classes."""
-    z = logits - logits.max(1, keepdims=True)
-    log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
-    return float(-log_p[np.arange(len(y)), y].mean())
+    return float(-log_softmax(logits)[np.arange(len(y)), y].mean())
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
@@ -60,7 +61,7 @@ def fit_adjustments(
         tau, scores = choose_logit_adjustment(logits, y, prior)
         out.update(tau=tau, macro_f1_by_tau=scores)
         if tau > 0:
-            out["logit_bias"] = [float(b) for b in -tau * np.log(np.maximum(prior, 1e-12))]
+            out["logit_bias"] = [float(b) for b in -tau * _log(prior)]
     adjusted = logits + (0.0 if out["logit_bias"] is None else np.array(out["logit_bias"]))
     out["ece_before"] = expected_calibration_error(softmax(adjusted), y)
     if calibrate:
@@ -77,7 +78,7 @@ def choose_logit_adjustment(
     from sklearn.metrics import f1_score
 
     present = sorted(set(y.tolist()))
-    log_prior = np.log(np.maximum(prior, 1e-12))
+    log_prior = _log(prior)
     scores = {}
     for tau in taus:
         predicted = (logits - tau * log_prior).argmax(1)
@@ -86,3 +87,7 @@ def choose_logit_adjustment(
         )
     best = max(scores, key=lambda t: (round(scores[t], 6), -t))
     return best, scores
+
+
+def _log(prior: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(prior, 1e-12))  # a class absent from training: a large, finite bias

@@ -21,17 +21,6 @@ def compute_metrics(
     confusion matrix (rows: true class, columns: predicted), over the classes in ``labels``;
     with the predicted ``probs``, also the expected calibration error (``ece``)."""
 
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if len(y_true) == 0:
-        raise ValueError("no samples to evaluate")
-    idx = list(range(len(labels)))
-    present = sorted(set(y_true.tolist()))
-    with warnings.catch_warnings():  # a predicted class absent from the data is no news here
-        warnings.simplefilter("ignore", UserWarning)
-        return _metrics(y_true, y_pred, labels, probs, idx, present)
-
-
-def _metrics(y_true, y_pred, labels, probs, idx, present) -> dict[str, Any]:
     from sklearn.metrics import (
         accuracy_score,
         balanced_accuracy_score,
@@ -40,11 +29,19 @@ def _metrics(y_true, y_pred, labels, probs, idx, present) -> dict[str, Any]:
         precision_recall_fscore_support,
     )
 
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if len(y_true) == 0:
+        raise ValueError("no samples to evaluate")
+    idx = list(range(len(labels)))
+    present = sorted(set(y_true.tolist()))
+    with warnings.catch_warnings():  # a predicted class absent from the data is no news here
+        warnings.simplefilter("ignore", UserWarning)
+        p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
+        balanced = float(balanced_accuracy_score(y_true, y_pred))
     return {
         "n": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": balanced,
         # Macro-F1 over the classes the data holds: an absent class is not a zero.
         "macro_f1": float(
             f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)

@@ -76,7 +76,7 @@ class FaceDataModule(L.LightningDataModule):
         return y.mean(0) if y.ndim == 2 else self.class_counts(num_classes) / len(y)
 
     def class_counts(self, num_classes: int) -> np.ndarray:
-        return np.bincount(_classes(self.y[self.parts["train"]]), minlength=num_classes)
+        return np.bincount(classes_of(self.y[self.parts["train"]]), minlength=num_classes)
 
     def _loader(self, role: str, shuffle: bool = False, sampler=None) -> DataLoader:
         return DataLoader(
@@ -91,7 +91,7 @@ class FaceDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.balance != "sampler":
             return self._loader("train", shuffle=True)
-        y = _classes(self._sets["train"].tensors[1].numpy())
+        y = classes_of(self._sets["train"].tensors[1].numpy())
         weights = 1.0 / np.bincount(y)[y]
         gen = torch.Generator().manual_seed(self.seed)
         sampler = WeightedRandomSampler(torch.from_numpy(weights), len(y), generator=gen)
@@ -104,6 +104,7 @@ class FaceDataModule(L.LightningDataModule):
         return self._loader("test")
 
 
-def _classes(y: np.ndarray) -> np.ndarray:
-    """Class indices of targets: the most likely class of each distribution."""
+def classes_of(y: np.ndarray) -> np.ndarray:
+    """Class indices of targets (numpy or torch): the most likely class of each
+    distribution, or the indices as they are."""
     return y.argmax(1) if y.ndim == 2 else y

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..augment import AugmentConfig, build_augmenter
 from ..config import ClassifyConfig, PretrainConfig
+from .data import classes_of
 
 
 class _FaceModule(L.LightningModule):
@@ -126,8 +127,7 @@ class ClassifierModule(_FaceModule):
         loss = F.cross_entropy(
             logits, y, weight=self.class_weights, label_smoothing=self.cfg.label_smoothing
         )
-        hard = y.argmax(1) if y.ndim == 2 else y
-        acc = (logits.argmax(1) == hard).float().mean()
+        acc = (logits.argmax(1) == classes_of(y)).float().mean()
         metrics = {f"{stage}_loss": loss, f"{stage}_acc": acc}
         self.log_dict(metrics, on_epoch=True, on_step=False, prog_bar=True, sync_dist=True)
         return loss
