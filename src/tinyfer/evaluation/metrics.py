@@ -38,14 +38,13 @@ def compute_metrics(
         warnings.simplefilter("ignore", UserWarning)
         p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
         balanced = float(balanced_accuracy_score(y_true, y_pred))
+        # Macro-F1 over the classes the data holds: an absent class is not a zero.
+        macro_f1 = float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
     return {
         "n": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "balanced_accuracy": balanced,
-        # Macro-F1 over the classes the data holds: an absent class is not a zero.
-        "macro_f1": float(
-            f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
-        ),
+        "macro_f1": macro_f1,
         "macro_f1_over": [labels[i] for i in present],
         "per_class": {
             name: {
