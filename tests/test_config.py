@@ -92,3 +92,20 @@ def test_every_number_in_a_config_has_a_range():
                 yield key
 
     assert sorted(set(numbers(TrainConfig)) - set(RANGES)) == []
+
+
+def test_several_datasets_in_one_data_section():
+    data = {"path": ["a/ferplus", "b/ckplus"], "format": ["ferplus", "ckplus"], "weights": [3, 1]}
+    cfg = from_dict(TrainConfig, {"data": data})
+    assert [(s.path, s.format, s.weights) for s in cfg.data.sources()] == [
+        ("a/ferplus", "ferplus", []), ("b/ckplus", "ckplus", []),
+    ]  # fmt: skip
+    assert from_dict(TrainConfig, {"data": {"path": "x"}}).data.paths == ["x"]
+    for data, message in (
+        ({"path": ["a", "b"], "format": ["ferplus"]}, "1 layout.*for 2 path"),
+        ({"path": ["a", "b"], "weights": [1.0]}, "1 weight.*for 2 path"),
+        ({"path": ["a", "b"], "weights": [1.0, 0]}, "data.weights: 0.0 is out of range"),
+        ({"path": ["a"], "format": ["cifar"]}, "'cifar' is not allowed"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            from_dict(TrainConfig, {"data": data})

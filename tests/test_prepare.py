@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 
@@ -99,3 +100,57 @@ def test_label_selection_and_load_round_trip(synth_prepared, synth_mug, tmp_path
 def test_no_path_is_an_error():
     with pytest.raises(DatasetError, match="no dataset path"):
         prepare(DataConfig())
+
+
+def _prepared(labels, y, *, subjects=None, splits=None, soft=None, source="a"):
+    from tinyfer.prepare import Prepared
+
+    n = len(y)
+    empty = np.array([""] * n)
+    X = np.full((n, 48, 48), len(labels), np.uint8)
+    return Prepared(
+        X, np.array(y), tuple(labels), np.array(subjects or [""] * n),
+        np.array(splits or [""] * n), np.array([f"{source}/{i}.png" for i in range(n)]), empty,
+        np.full(n, -1), np.array(soft or np.zeros((n, 0)), np.float32),
+        np.full((n, 48, 48), 255, np.uint8), sources=np.full(n, source),
+        manifest={"detector": "mtcnn", "problem_counts": {"unreadable": 1}},
+    )  # fmt: skip
+
+
+def test_combine_maps_labels_keeps_votes_and_tells_datasets_apart():
+    from tinyfer.prepare import combine
+
+    votes = _prepared(("happiness", "neutral"), [0, 1], splits=["Training", "PublicTest"],
+                      soft=[[0.7, 0.3], [0.2, 0.8]], source="ferplus")  # fmt: skip
+    posed = _prepared(("anger", "happiness", "contempt"), [0, 2, 1],
+                      subjects=["S010", "S010", "S011"], source="ckplus")  # fmt: skip
+    both = combine([votes, posed])
+    assert both.labels == ("anger", "happiness", "neutral", "contempt")
+    assert [both.labels[i] for i in both.y] == [
+        "happiness", "neutral", "anger", "contempt", "happiness",
+    ]  # fmt: skip
+    # Votes land in their labels' columns; a dataset without votes gets one-hot rows.
+    assert np.allclose(both.soft[:2], [[0, 0.7, 0.3, 0], [0, 0.2, 0.8, 0]])
+    assert np.allclose(both.soft[2:], [[1, 0, 0, 0], [0, 0, 0, 1], [0, 1, 0, 0]])
+    assert both.subjects.tolist() == ["", "", "ckplus:S010", "ckplus:S010", "ckplus:S011"]
+    assert both.sources.tolist() == ["ferplus"] * 2 + ["ckplus"] * 3
+    assert both.splits.tolist() == ["Training", "PublicTest", "", "", ""]
+    assert both.X[:2].max() == 2 and both.X[2:].min() == 3  # rows stay with their faces
+    assert both.manifest["counts"] == {"anger": 1, "happiness": 2, "neutral": 1, "contempt": 1}
+    assert [s["name"] for s in both.manifest["sources"]] == ["ferplus", "ckplus"]
+    assert both.manifest["problem_counts"] == {"unreadable": 2}
+    # Two datasets of one name are told apart; sizes that differ cannot be combined.
+    assert set(combine([posed, posed]).sources.tolist()) == {"ckplus1", "ckplus2"}
+    small = dataclasses.replace(posed, X=posed.X[:, :32, :32])
+    with pytest.raises(DatasetError, match="different sizes"):
+        combine([votes, small])
+
+
+def test_several_paths_prepare_each_and_combine(synth_mug, tmp_path):
+    cfg = DataConfig(path=[str(synth_mug), str(synth_mug)], format=["mug", "auto"])
+    both = prepare(cfg, tmp_path, progress=False)
+    one = prepare(DataConfig(path=str(synth_mug)), tmp_path, progress=False)
+    assert len(both) == 2 * len(one)
+    assert np.array_equal(both.X, np.concatenate([one.X, one.X]))
+    names = sorted(set(both.sources.tolist()))
+    assert len(names) == 2 and len(set(both.subjects.tolist())) == 2 * len(set(one.subjects))

@@ -87,3 +87,28 @@ def test_dataset_split_and_random_split():
         dataset_split(np.array(["", ""]))
     tr, te = random_split(np.tile([0, 1], 10), 0.3)
     assert len(te) == 6 and not set(tr) & set(te)
+
+
+def test_dataset_protocol_holds_out_a_dataset_without_a_split_by_subject():
+    from tinyfer.config import SplitConfig
+    from tinyfer.splits import make_split
+
+    y_ck, subjects_ck = _toy(n_subjects=20, per=6, classes=3)
+    n_fer = 60
+    y = np.concatenate([np.arange(n_fer) % 3, y_ck])
+    subjects = np.concatenate([[""] * n_fer, subjects_ck])
+    splits = np.array(["Training"] * 40 + ["PublicTest"] * 10 + ["PrivateTest"] * 10
+                      + [""] * len(y_ck))  # fmt: skip
+    sources = np.array(["fer"] * n_fer + ["ck"] * len(y_ck))
+    cfg = SplitConfig(protocol="dataset", test_fraction=0.2, val_fraction=0.2)
+    parts = make_split(y, subjects, splits, cfg, sources=sources)
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == list(range(len(y)))
+    for role, own in (("train", "Training"), ("val", "PublicTest"), ("test", "PrivateTest")):
+        fer = parts[role][sources[parts[role]] == "fer"]
+        assert np.array_equal(fer, np.flatnonzero(splits == own))  # its own split, untouched
+        assert (sources[parts[role]] == "ck").any(), role
+    ck = {role: set(subjects[idx][sources[idx] == "ck"]) for role, idx in parts.items()}
+    assert not (ck["train"] & ck["val"]) and not (ck["train"] | ck["val"]) & ck["test"]
+    # A single dataset without a split of its own is still refused under this protocol.
+    with pytest.raises(SplitError, match="no split of its own"):
+        make_split(y_ck, subjects_ck, np.array([""] * len(y_ck)), cfg, sources=None)

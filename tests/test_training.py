@@ -1,6 +1,7 @@
 """The two phases on the small synthetic set: a few epochs each, seconds per test."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -288,3 +289,43 @@ def test_a_damaged_last_checkpoint_falls_back_to_the_best_or_says_what_to_do(tmp
     with pytest.raises(TinyferError, match="last.ckpt is damaged .* Delete .*classify to train"):
         _resume_from(last)
     assert _resume_from(folder / "absent.ckpt") is None
+
+
+def test_source_weights_set_each_datasets_share_of_the_draws():
+    from tinyfer.training.data import FaceDataModule
+
+    n_big, n_small = 300, 20
+    y = np.arange(n_big + n_small) % 2
+    X = np.zeros((len(y), 8, 8), np.uint8)
+    sources = np.array(["big"] * n_big + ["small"] * n_small)
+    parts = {"train": np.arange(len(y)), "val": np.arange(4)}
+    dm = FaceDataModule(X, y, parts, sources=sources, source_weights={"big": 3, "small": 1})
+    dm.setup()
+    idx = np.array(list(iter(dm.train_dataloader().sampler)))
+    share = (sources[idx] == "small").mean()
+    assert abs(share - 0.25) < 0.06, share  # by size it would be 0.0625
+    assert len(idx) == len(y)
+    # With class balance too, classes are balanced within each dataset.
+    y2 = np.where(sources == "small", 0, y)
+    dm = FaceDataModule(X, y2, parts, sources=sources, source_weights={"big": 1, "small": 1},
+                        balance="sampler")  # fmt: skip
+    dm.setup()
+    w = dm.draw_weights()
+    assert np.isclose(w[sources == "small"].sum(), w[sources == "big"].sum())
+    big = sources == "big"
+    assert np.isclose(w[big & (y2 == 0)].sum(), w[big & (y2 == 1)].sum())
+
+
+def test_training_on_two_datasets_reports_each(synth_prepared, tmp_path):
+    from tinyfer.prepare import combine
+
+    other = dataclasses.replace(synth_prepared, sources=np.full(len(synth_prepared), "other"))
+    data = combine([synth_prepared, other])
+    cfg = _cfg(synth_prepared, tmp_path, classify={"init": "random"})
+    cfg.data.path = [cfg.data.path, cfg.data.path]
+    cfg.data.weights = [1.0, 2.0]
+    result = train(cfg, tmp_path / "run", data=data)
+    test = result.metrics["test"]
+    assert set(test["by_source"]) == set(data.sources.tolist())
+    assert sum(m["n"] for m in test["by_source"].values()) == test["n"]
+    assert (tmp_path / "run" / "model.pt").is_file()

@@ -14,6 +14,8 @@ from .errors import ConfigError
 
 T = TypeVar("T")
 
+Format = Literal["auto", "mug", "fer2013", "ferplus", "ckplus", "jaffe", "folder"]
+
 
 @dataclass
 class DataConfig:
@@ -25,10 +27,15 @@ class DataConfig:
     ``margin``, eyes levelled with ``align``). ``detector`` ``auto`` is MTCNN for ``template``
     (on raw frames, and on face crops to find their landmarks); for ``margin`` it is Haar on raw
     frames (MUG, JAFFE, folders) and none on datasets of face crops (FER2013, CK+).
+
+    ``path`` may list several datasets, trained on as one (``format`` then one layout for all
+    or one per path): their labels are mapped onto one vocabulary, and ``weights`` (one per
+    path; empty: in proportion to their sizes) set each one's share of the training draws.
     """
 
-    path: str | None = None
-    format: Literal["auto", "mug", "fer2013", "ferplus", "ckplus", "jaffe", "folder"] = "auto"
+    path: str | list[str] | None = None
+    format: Format | list[Format] = "auto"
+    weights: list[float] = field(default_factory=list)  # several paths: each one's share of draws
     frames: Literal["apex", "all", "spaced"] = "apex"
     n_frames: int = 3
     subject_regex: str | None = None
@@ -40,6 +47,33 @@ class DataConfig:
     margin: float = 0.1
     align: bool = False
     labels: list[str] = field(default_factory=list)  # empty: every label the data has
+
+    def __post_init__(self):
+        paths = self.paths
+        if isinstance(self.format, list) and len(self.format) != len(paths):
+            raise ConfigError(
+                f"data.format lists {len(self.format)} layout(s) for {len(paths)} path(s); "
+                "give one layout for all, or one per path"
+            )
+        if self.weights and len(self.weights) != len(paths):
+            raise ConfigError(
+                f"data.weights lists {len(self.weights)} weight(s) for {len(paths)} path(s)"
+            )
+
+    @property
+    def paths(self) -> list[str]:
+        """The datasets, as a list (empty for the synthetic demo set)."""
+        if self.path is None:
+            return []
+        return list(self.path) if isinstance(self.path, list) else [self.path]
+
+    def sources(self) -> list[DataConfig]:
+        """One single-dataset config per path, each with its own layout."""
+        formats = self.format if isinstance(self.format, list) else [self.format] * len(self.paths)
+        return [
+            dataclasses.replace(self, path=p, format=f, weights=[])
+            for p, f in zip(self.paths, formats)
+        ]
 
 
 @dataclass
@@ -198,6 +232,7 @@ RANGES: dict[str, Range] = {
     "data.min_face": Range(0, 1, open_low=True),
     "data.img_size": Range(16, 512),
     "data.margin": Range(-0.5, 2),
+    "data.weights": _POSITIVE,  # each of the list
     "model.dropout": _FRACTION,
     "augment.offline_copies": Range(0, 100),
     "augment.brightness": _PROBABILITY,
@@ -250,9 +285,10 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "") -> 
     values = {k: _coerce(hints[k], v, _join(where, k)) for k, v in data.items()}
     for key, value in values.items():
         allowed = RANGES.get(_join(where, key))
-        if allowed is not None and isinstance(value, (int, float)) and value not in allowed:
-            raise ConfigError(f"{_join(where, key)}: {value!r} is out of range; "
-                              f"allowed: {allowed}")  # fmt: skip
+        for v in value if isinstance(value, list) else [value]:
+            if allowed is not None and isinstance(v, (int, float)) and v not in allowed:
+                raise ConfigError(f"{_join(where, key)}: {v!r} is out of range; "
+                                  f"allowed: {allowed}")  # fmt: skip
     return cls(**values)
 
 
@@ -305,14 +341,18 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if value is None and type(None) in args:
             return None
         errors = []
-        for arg in (a for a in args if a is not type(None)):
+
+        # Try the list types first for a list, the others first for anything else, so that
+        # the error reported is the one of the type the value was meant to have.
+        def misfit(arg) -> bool:
+            return (get_origin(arg) in (list, tuple)) != isinstance(value, list)
+
+        for arg in sorted((a for a in args if a is not type(None)), key=misfit):
             try:
                 return _coerce(arg, value, where)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(
-            errors[0] if len(errors) == 1 else f"{where}: {value!r} fits no type of {tp}"
-        )
+        raise ConfigError(errors[0])
     if origin is Literal:
         if value not in args:
             raise ConfigError(

@@ -43,7 +43,8 @@ class Prepared:
     ``soft`` holds each face's label distribution (annotators' votes, FER+) where the dataset
     has one, ``(N, len(labels))`` rows summing to 1; ``(N, 0)`` where it has none. ``valid``
     marks the crop's pixels that show the image rather than its replicated border (where the
-    face's frame reaches past the edge of a dataset's tight crop)."""
+    face's frame reaches past the edge of a dataset's tight crop). ``sources`` names each
+    face's dataset (the folder's name), which tells the datasets of a :func:`combine` apart."""
 
     X: np.ndarray  # (N, H, W) uint8
     y: np.ndarray  # (N,) int64, indices into labels
@@ -57,6 +58,11 @@ class Prepared:
     valid: np.ndarray  # (N, H, W) uint8: 255 where the crop shows its image, 0 on the border
     manifest: dict[str, Any] = field(default_factory=dict, compare=False)
     file: str | None = None
+    sources: np.ndarray | None = None  # (N,) str; None: "" for every face
+
+    def __post_init__(self):
+        if self.sources is None:
+            object.__setattr__(self, "sources", np.full(len(self.y), "", dtype="<U1"))
 
     def __len__(self) -> int:
         return len(self.y)
@@ -71,7 +77,7 @@ class Prepared:
         return int(self.X.shape[1])
 
 
-_COLUMNS = ("X", "y", "subjects", "splits", "paths", "takes", "frames", "soft", "valid")
+_COLUMNS = ("X", "y", "subjects", "splits", "paths", "takes", "frames", "soft", "valid", "sources")
 
 
 def soft_labels(samples: list[Sample], labels: tuple[str, ...]) -> np.ndarray:
@@ -219,7 +225,16 @@ def prepare(
     progress: bool = True,
     force: bool = False,
 ) -> Prepared:
-    """Read ``cfg.path``, crop faces and write (or re-use) the cached arrays in ``out_dir``."""
+    """Read ``cfg.path``, crop faces and write (or re-use) the cached arrays in ``out_dir``.
+
+    Several paths are prepared (and cached) one by one, then combined (:func:`combine`)."""
+    if len(cfg.paths) > 1:
+        return combine(
+            [
+                prepare(c, out_dir, workers=workers, progress=progress, force=force)
+                for c in cfg.sources()
+            ]
+        )
     if cfg.path is None:
         raise DatasetError(
             "no dataset path given (data.path); use `tinyfer data synth` for demo data"
@@ -301,6 +316,7 @@ def prepare(
         frames=np.array([-1 if s.frame is None else s.frame for s in kept], dtype=np.int64),
         soft=soft_labels(kept, labels),
         valid=np.stack([c.valid for c in cuts]),
+        sources=np.full(len(kept), Path(scan.root).name),
     )
     manifest = {
         "tinyfer_version": __version__,
@@ -328,6 +344,60 @@ def prepare(
     prepared = dataclasses.replace(prepared, manifest=manifest, file=str(npz_file))
     _write(prepared, npz_file)
     return prepared
+
+
+def combine(parts: list[Prepared]) -> Prepared:
+    """Several prepared datasets as one: labels mapped onto one vocabulary (in the canonical
+    order), subject ids prefixed by their dataset's name so that no two datasets share one,
+    soft labels kept where a dataset has them and one-hot elsewhere (when any has them)."""
+    sizes = {p.img_size for p in parts}
+    if len(sizes) > 1:
+        raise DatasetError(f"datasets prepared at different sizes cannot be combined: {sizes}")
+    names = [str(p.sources[0]) if len(p) else "" for p in parts]
+    names = [n if names.count(n) == 1 else f"{n}{i + 1}" for i, n in enumerate(names)]
+    labels = ordered_labels(name for p in parts for name in p.labels)
+    index = {name: i for i, name in enumerate(labels)}
+    any_soft = any(p.soft.shape[1] for p in parts)
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
+    for name, p in zip(names, parts):
+        to_union = np.array([index[label] for label in p.labels], dtype=np.int64)
+        soft = np.zeros((len(p), len(labels) if any_soft else 0), np.float32)
+        if any_soft and p.soft.shape[1]:
+            soft[:, to_union] = p.soft
+        elif any_soft:
+            soft[np.arange(len(p)), to_union[p.y]] = 1
+        prefixed = np.array([f"{name}:{s}" if s else "" for s in p.subjects.tolist()])
+        own = {"y": to_union[p.y], "soft": soft, "subjects": prefixed,
+               "sources": np.full(len(p), name)}  # fmt: skip
+        for column in _COLUMNS:
+            columns[column].append(own.get(column, getattr(p, column)))
+    arrays = {name: np.concatenate(columns[name]) for name in _COLUMNS}
+    y = arrays["y"]
+    detectors = sorted({str(p.manifest.get("detector")) for p in parts})
+    manifest = {
+        "tinyfer_version": __version__,
+        "combined": True,
+        "sources": [
+            {
+                "name": n,
+                "file": p.file,
+                "root": p.manifest.get("root"),
+                "format": p.manifest.get("format"),
+                "faces": len(p),
+            }
+            for n, p in zip(names, parts)
+        ],
+        "detector": detectors[0] if len(detectors) == 1 else "+".join(detectors),
+        "geometry": parts[0].manifest.get("geometry"),
+        "samples_read": sum(p.manifest.get("samples_read", len(p)) for p in parts),
+        "samples_kept": len(y),
+        "labels": list(labels),
+        "counts": {name: int((y == i).sum()) for i, name in enumerate(labels)},
+        "problem_counts": dict(
+            sum((Counter(p.manifest.get("problem_counts", {})) for p in parts), Counter())
+        ),
+    }
+    return Prepared(**arrays, labels=labels, manifest=manifest)
 
 
 def _write(prepared: Prepared, npz_file: Path) -> None:
@@ -363,4 +433,5 @@ def load_prepared(path: str | Path) -> Prepared:
         labels = tuple(str(x) for x in data["labels"])
     columns.setdefault("soft", np.zeros((len(columns["y"]), 0), np.float32))
     columns.setdefault("valid", np.full_like(columns["X"], 255))
+    columns.setdefault("sources", np.full(len(columns["y"]), Path(manifest.get("root", "")).name))
     return Prepared(**columns, labels=labels, manifest=manifest, file=str(path))

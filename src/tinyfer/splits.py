@@ -136,11 +136,14 @@ def make_split(
     *,
     seed: int = 0,
     labels: Sequence[str] = (),
+    sources: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Train / val / test indices for one run, by ``cfg`` (a :class:`~tinyfer.config.SplitConfig`).
 
     ``holdout`` holds out a subject-disjoint test set and carves a subject-disjoint validation
     set from the rest; ``dataset`` uses the dataset's own usage column; ``random`` is by image.
+    In combined data (``sources`` names each row's dataset), ``dataset`` splits each dataset
+    without a split of its own as ``holdout`` would, into the same three split names.
     """
     y = np.asarray(y)
     if len(np.unique(y)) < 2:
@@ -149,6 +152,8 @@ def make_split(
             "a classifier needs at least two"
         )
     if cfg.protocol == "dataset":
+        if sources is not None:
+            splits = _split_the_unsplit(y, subjects, splits, sources, cfg, seed)
         parts = dataset_split(splits)
         wanted = {"train": cfg.train_split, "val": cfg.val_split, "test": cfg.test_split}
         missing = [name for name in wanted.values() if name not in parts]
@@ -166,6 +171,26 @@ def make_split(
         out = {"train": train, "val": val, "test": test}
     _check_classes(y, out, labels)
     return out
+
+
+def _split_the_unsplit(y, subjects, splits, sources, cfg, seed: int) -> np.ndarray:
+    """``splits`` with the rows of each dataset that has no split of its own (while another
+    has one) held out by subject into ``cfg``'s train / val / test names."""
+    splits = np.asarray(splits).astype(object)
+    unsplit = splits == ""
+    if unsplit.all() or not unsplit.any():
+        return splits
+    sources = np.asarray(sources)
+    for source in np.unique(sources[unsplit]):
+        idx = np.flatnonzero(unsplit & (sources == source))
+        rest, test = validation_split(idx, y, subjects, cfg.test_fraction, seed=seed)
+        train, val = validation_split(rest, y, subjects, cfg.val_fraction, seed=seed + 1)
+        for part, name in ((train, cfg.train_split), (val, cfg.val_split), (test, cfg.test_split)):
+            splits[part] = name
+        log.info("%s has no split of its own: held out by subject into %s / %s / %s (%d / %d / "
+                 "%d faces)", source, cfg.train_split, cfg.val_split, cfg.test_split,
+                 len(train), len(val), len(test))  # fmt: skip
+    return splits
 
 
 def _names(classes, labels: Sequence[str]) -> str:

@@ -23,7 +23,9 @@ class FaceDataModule(L.LightningDataModule):
     when training, augments) them; with ``augment.context_fill``, training batches also carry
     each face's ``valid`` mask (see :class:`tinyfer.prepare.Prepared`). With
     ``balance="sampler"`` training batches are drawn with probabilities inverse to class
-    frequency.
+    frequency (within each dataset); with ``source_weights`` (dataset name -> weight) and
+    ``sources`` (each face's dataset), each dataset's share of the draws is its weight's
+    share, whatever its size. Both multiply.
     """
 
     def __init__(
@@ -37,6 +39,8 @@ class FaceDataModule(L.LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         balance: str = "none",
+        sources: np.ndarray | None = None,
+        source_weights: dict[str, float] | None = None,
         seed: int = 0,
     ):
         super().__init__()
@@ -44,6 +48,7 @@ class FaceDataModule(L.LightningDataModule):
         self.augment = augment or AugmentConfig(online=False)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.balance, self.seed = balance, seed
+        self.sources, self.source_weights = sources, source_weights
         self._sets: dict[str, TensorDataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
@@ -88,13 +93,34 @@ class FaceDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader:
-        if self.balance != "sampler":
-            return self._loader("train", shuffle=True)
+    def draw_weights(self) -> np.ndarray | None:
+        """Each training face's (unnormalised) probability of being drawn; None: uniform."""
+        if self.balance != "sampler" and self.source_weights is None:
+            return None
         y = classes_of(self._sets["train"].tensors[1].numpy())
-        weights = 1.0 / np.bincount(y)[y]
+        train = self.parts["train"]
+        sources = np.zeros(len(self.y), int) if self.sources is None else np.asarray(self.sources)
+        # Offline copies follow their originals in order, so they keep their dataset.
+        of = np.tile(sources[train], len(y) // len(train))
+        weights = np.ones(len(y))
+        if self.balance == "sampler":
+            # Classes balanced within each dataset: one without neutral faces (CK+) does not
+            # make the others' neutral faces rarer.
+            pairs = [f"{s}\0{c}" for s, c in zip(of.tolist(), y.tolist())]
+            _, group, counts = np.unique(pairs, return_inverse=True, return_counts=True)
+            weights /= counts[group]
+        if self.source_weights is not None:
+            for name, weight in self.source_weights.items():
+                mine = of == name
+                weights[mine] *= weight / max(weights[mine].sum(), 1e-12)
+        return weights
+
+    def train_dataloader(self) -> DataLoader:
+        weights = self.draw_weights()
+        if weights is None:
+            return self._loader("train", shuffle=True)
         gen = torch.Generator().manual_seed(self.seed)
-        sampler = WeightedRandomSampler(torch.from_numpy(weights), len(y), generator=gen)
+        sampler = WeightedRandomSampler(torch.from_numpy(weights), len(weights), generator=gen)
         return self._loader("train", sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:

@@ -54,7 +54,7 @@ class RunResult:
 
 
 def default_run_dir(cfg: TrainConfig, root: str | Path = "runs") -> Path:
-    name = Path(cfg.data.path or "data").name or "data"
+    name = "+".join(Path(p).name for p in cfg.data.paths) or "data"
     return Path(root) / f"{name}-{cfg.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -290,9 +290,8 @@ def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
 
     data = data if data is not None else load_data(cfg)
     if parts is None:
-        parts = make_split(
-            data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed, labels=data.labels
-        )
+        parts = make_split(data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed,
+                           labels=data.labels, sources=data.sources)  # fmt: skip
     soft = cfg.classify.soft_labels and data.soft.shape[1] > 0
     if soft:
         log.info("training on soft labels (each face's vote distribution)")
@@ -305,6 +304,8 @@ def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
         batch_size=cfg.trainer.batch_size,
         num_workers=cfg.trainer.num_workers,
         balance=cfg.classify.class_balance,
+        sources=data.sources,
+        source_weights=_source_weights(cfg, data),
         seed=cfg.seed,
     )
     model = create_model(
@@ -314,15 +315,37 @@ def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
     return data, parts, dm, model
 
 
+def _source_weights(cfg: TrainConfig, data: Prepared) -> dict[str, float] | None:
+    """Dataset name -> its share of the training draws (``data.weights``); None: by size."""
+    if not cfg.data.weights:
+        return None
+    names = [s["name"] for s in data.manifest.get("sources", [])]
+    return dict(zip(names, cfg.data.weights))
+
+
 def _split_metrics(model, data: Prepared, parts) -> dict[str, Any]:
+    """Validation and test metrics; with several datasets, also each one's (``by_source``)."""
     from ..evaluation.metrics import compute_metrics
 
     out = {}
     for role in ("val", "test"):
         idx = parts.get(role)
-        if idx is not None and len(idx):
-            probs = model.predict_proba(data.X[idx])
-            out[role] = compute_metrics(data.y[idx], probs.argmax(1), data.labels, probs)
+        if idx is None or not len(idx):
+            continue
+        probs = model.predict_proba(data.X[idx])
+        out[role] = compute_metrics(data.y[idx], probs.argmax(1), data.labels, probs)
+        names = np.unique(data.sources[idx])
+        if len(names) > 1:
+            of = data.sources[idx]
+            out[role]["by_source"] = {
+                str(name): compute_metrics(
+                    data.y[idx][of == name],
+                    probs[of == name].argmax(1),
+                    data.labels,
+                    probs[of == name],
+                )
+                for name in names
+            }
     return out
 
 
