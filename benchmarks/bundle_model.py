@@ -1,9 +1,14 @@
-"""Make the bundled model from a finished FER2013 run: export it into the package, measure it
-on PublicTest and PrivateTest from the exported file, measure the int8 variant, and write
-results/bundled_model.json and the package's MODEL_CARD.md from those measurements.
+"""Make a bundled model from a finished run: export it into the package under its name,
+measure the exported file (each evaluation set, per face on one thread, int8 against fp32),
+and write results/bundled_<name>.json and the package's card <name>.md from those
+measurements only; the run's model.pt is kept beside it as weights/<name>.pt.
 
-python benchmarks/bundle_model.py RUN_DIR [--data ../shared/data/fer2013] [--tta]
-    [--wall-seconds S] [--command "the training command"]
+python benchmarks/bundle_model.py RUN_DIR --name accurate|fast [--tta] [--int8]
+    [--eval ../shared/data/ferplus:PrivateTest --eval ../shared/data/fer2013:PrivateTest]
+    [--photos results/faces_in_photos_X.json ...] [--wall-seconds S] [--conditions TEXT]
+
+The first --eval set also gives the faces that check ONNX against torch (its test split) and
+calibrate int8 (its Training split, never test faces).
 """
 
 from __future__ import annotations
@@ -18,200 +23,228 @@ import numpy as np
 import yaml
 from common import RESULTS, write_result
 
-from tinyfer.checkpoint import BUNDLED_MODEL, load_model
+from tinyfer.bench import measure_speed
+from tinyfer.checkpoint import BUNDLED_MODELS, load_model
 from tinyfer.evaluation.evaluate import copies_in, evaluate, load_eval_data, select_split
 from tinyfer.export import export_onnx
 from tinyfer.models import count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+DEFAULT_EVALS = [f"{DATA / 'ferplus'}:PrivateTest", f"{DATA / 'fer2013'}:PrivateTest"]
 
 
 def scores(m: dict) -> dict:
-    return {k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_f1", "per_class",
-                              "confusion")}  # fmt: skip
+    return {k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_f1", "ece",
+                              "per_class", "confusion")}  # fmt: skip
 
 
-def measure(run_dir: Path, data: Path, out: Path, tta: bool, work: Path, cache: Path) -> dict:
-    model, meta = load_model(run_dir / "model.pt")
-    prepared = load_eval_data(data, img_size=meta.img_size, preprocessing=meta.preprocessing,
-                              prepared_dir=cache, progress=False)  # fmt: skip
-    private, training = select_split(prepared, "PrivateTest"), select_split(prepared, "Training")
-    check = private.X[:: max(1, len(private) // 512)][:512]
-    calibration = training.X[:: max(1, len(training) // 512)][:512]  # never the test faces
-    fp32 = export_onnx(run_dir, out, check_faces=check, eval_data=private, tta=tta)
-    int8 = export_onnx(run_dir, work / "int8.onnx", check_faces=check, int8=True,
-                       calibration_faces=calibration, eval_data=private, tta=tta)  # fmt: skip
+def measure(args, out: Path, work: Path) -> dict:
+    model, meta = load_model(args.run_dir / "model.pt")
+    evals = [tuple(e.rsplit(":", 1)) for e in args.eval]
+
+    def faces_of(data: str):
+        return load_eval_data(data, img_size=meta.img_size, preprocessing=meta.preprocessing,
+                              prepared_dir=args.prepared, progress=False)  # fmt: skip
+
+    first = faces_of(evals[0][0])
+    test, training = select_split(first, evals[0][1]), select_split(first, "Training")
+    check = test.X[:: max(1, len(test) // 512)][:512]
+    calibration = training.X[:: max(1, len(training) // 512)][:512]
+    fp32 = export_onnx(args.run_dir, work / "fp32.onnx", check_faces=check, eval_data=test,
+                       tta=args.tta)  # fmt: skip
+    int8 = export_onnx(args.run_dir, work / "int8.onnx", check_faces=check, int8=True,
+                       calibration_faces=calibration, eval_data=test, tta=args.tta)  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(work / ("int8.onnx" if args.int8 else "fp32.onnx"), out)
     figures = {
-        "cut_by": prepared.manifest.get("cut_by", {}),  # how FER2013's faces were cut
+        "bundled_name": args.name,
+        "file": str(out.relative_to(REPO)) if out.is_relative_to(REPO) else str(out),
         "parameters": count_parameters(model),
         "labels": list(meta.labels),
         "img_size": meta.img_size,
-        "tta": "hflip" if tta else "none",
-        "onnx_bytes": fp32.size_bytes,
-        "onnx_vs_torch_max_abs_diff": fp32.max_abs_diff,
-        "int8": {
-            "onnx_bytes": int8.size_bytes,
-            "accuracy": int8.accuracy_onnx,
+        "tta": "hflip" if args.tta else "none",
+        "weights": "int8" if args.int8 else "fp32",
+        "onnx_bytes": out.stat().st_size,
+        "onnx_vs_torch_max_abs_diff": (int8 if args.int8 else fp32).max_abs_diff,
+        "int8_vs_fp32": {
+            "on": f"{evals[0][0]} {evals[0][1]}",
             "accuracy_fp32": fp32.accuracy_onnx,
+            "accuracy_int8": int8.accuracy_onnx,
             "change_points": 100 * (int8.accuracy_onnx - fp32.accuracy_onnx),
-            "calibration": "512 Training faces",
+            "bytes_fp32": fp32.size_bytes,
+            "bytes_int8": int8.size_bytes,
+            "calibration": f"{len(calibration)} Training faces",
         },
+        "evaluations": [],
     }
-    for split in ("PublicTest", "PrivateTest"):
-        result, eval_dir = evaluate(out, data, split=split, out_dir=work / split,
-                                    prepared_dir=cache, progress=False)  # fmt: skip
-        figures[split] = scores(result.metrics)
-        if split == "PrivateTest":
-            shutil.copy(eval_dir / "confusion.png", RESULTS / "bundled_confusion.png")
-            # FER2013's test faces with a pixel-identical copy in Training (DATA.md's flaw):
-            # the accuracy without them says how much the protocol's figure leans on them.
-            fresh = ~copies_in(private.subset(np.flatnonzero(result.kept)), training)
+    for data, split in evals:
+        folder = work / f"{Path(data).name}-{split}"
+        result, eval_dir = evaluate(out, data, split=split, out_dir=folder,
+                                    prepared_dir=args.prepared, progress=False)  # fmt: skip
+        row = {"data": Path(data).name, "split": split, **scores(result.metrics)}
+        prepared = faces_of(data)
+        if "Training" in set(prepared.splits.tolist()) and split != "Training":
+            # Test faces with a pixel-identical copy in Training (FER2013's flaw, DATA.md).
+            kept = select_split(prepared, split).subset(np.flatnonzero(result.kept))
+            fresh = ~copies_in(kept, select_split(prepared, "Training"))
             hits = result.y_true == result.y_pred
-            figures["PrivateTest_without_training_copies"] = {
-                "n": int(fresh.sum()), "accuracy": float(hits[fresh].mean()),
-                "copies_left_out": int((~fresh).sum()),
-                "accuracy_on_copies": float(hits[~fresh].mean()) if (~fresh).any() else None,
-            }  # fmt: skip
+            row["without_training_copies"] = {"n": int(fresh.sum()),
+                                              "accuracy": float(hits[fresh].mean())}  # fmt: skip
+        figures["evaluations"].append(row)
+        if len(figures["evaluations"]) == 1:
+            shutil.copy(eval_dir / "confusion.png", RESULTS / f"bundled_{args.name}_confusion.png")
+    mug = DATA / "mug_sample" / "img_0000.jpg"
+    speed = measure_speed(out, mug if mug.is_file() else None, threads=1, repeats=300)
+    figures["speed_one_thread"] = {k: v for k, v in speed.to_dict().items() if k != "model"}
+    figures["photos"] = [photos_row(Path(p)) for p in args.photos]
     return figures
 
 
-def framing(run: dict, cut: dict) -> str:
-    """How the model's faces are cut, from what its file records."""
-    pre = run["preprocessing"]
-    if pre.get("geometry") == "template":
-        trained = (f" In training, {cut.get('landmarks', 0):,} of {sum(cut.values()):,} FER2013"
-                   " crops were cut by their landmarks and the rest taken whole."
-                   if cut else "")  # fmt: skip
-        return ("Faces are cut by their five MTCNN landmarks onto one template, FER2013's own "
-                "mean framing (`tinyfer.faces.geometry`), in training and in `predict` alike; "
-                "a face without landmarks is framed from its box." + trained)  # fmt: skip
-    return (
-        f"In `predict`, a detected face is cropped as its box plus a {pre['margin']:.0%} "
-        "margin; how closely that matches FER2013's own framing has not been measured."
-    )
+def photos_row(path: Path) -> dict:
+    """A faces_in_photos result: the model's accuracy on pasted photos per set."""
+    r = json.loads(path.read_text())
+    return {"result": path.name, "model": r["model"], "held_out_of": r.get("held_out_of"),
+            "accuracy": r["accuracy"]}  # fmt: skip
+
+
+def training_text(run: dict, config: dict) -> str:
+    c, a, d = config["classify"], config["augment"], config["data"]
+    paths = d["path"] if isinstance(d["path"], list) else [d["path"]]
+    weights = f", drawn {d['weights']} of the time" if d.get("weights") else ""
+    augs = [k for k in ("brightness", "contrast", "zoom", "rotation", "translation", "hflip",
+                        "gamma", "blur", "jpeg", "erasing", "context_fill")
+            if a.get(k)]  # fmt: skip
+    return (f"- Data: {', '.join(Path(p).name for p in paths)}{weights}; split sizes "
+            f"{run['split_sizes']} (train / model selection / test).\n"
+            f"- Config saved with the run; init `{c['init']}`, {run['classify']['epochs_run']} "
+            f"epochs (best {run['classify']['best_epoch']}), AdamW lr {c['lr']}, cosine schedule, "
+            f"label smoothing {c['label_smoothing']}, soft labels {c['soft_labels']}, class "
+            f"balance `{c['class_balance']}`, online augmentation: {', '.join(augs)}.\n"
+            f"- Command: `{run['command']}`")  # fmt: skip
 
 
 def model_card(f: dict, run: dict, config: dict) -> str:
-    p = f["PrivateTest"]
-    dd = f["PrivateTest_without_training_copies"]
-    labels = f["labels"]
+    labels, first = f["labels"], f["evaluations"][0]
+    evals = "\n".join(
+        f"| {e['data']} {e['split']} | {e['n']} | {e['accuracy']:.4f} | "
+        f"{e['balanced_accuracy']:.4f} | {e['macro_f1']:.4f} | {e['ece']:.3f} |"
+        for e in f["evaluations"]
+    )
+    copies = "".join(
+        f"\n- {e['data']} {e['split']} without the faces that have a pixel-identical copy in "
+        f"Training: {e['without_training_copies']['accuracy']:.4f} on "
+        f"{e['without_training_copies']['n']} faces."
+        for e in f["evaluations"] if "without_training_copies" in e
+    )  # fmt: skip
     rows = "\n".join(
         f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
-        for name, c in p["per_class"].items()
+        for name, c in first["per_class"].items()
     )
-    conf = "\n".join(
-        f"| **{name}** | " + " | ".join(str(v) for v in row) + " |"
-        for name, row in zip(labels, p["confusion"])
-    )
+    photos = "\n".join(
+        f"| {name} | {a['faces']} | {a['crops']:.4f} | {a['photos']:.4f} | "
+        + ", ".join(f"{c} {r:.2f}" for c, r in a.get("photo_recall", {}).items())
+        + f" | {p['result']}{' (held-out subjects only)' if p['held_out_of'] else ''} |"
+        for p in f["photos"] for name, a in p["accuracy"].items()
+    ) or "| not measured | | | | | |"  # fmt: skip
+    sp, q = f["speed_one_thread"], f["int8_vs_fp32"]
     train_min = f.get("wall_seconds", run["classify"]["seconds"]) / 60
     tta = (
-        "faces averaged with their mirror image, inside the graph"
-        if f["tta"] == "hflip"
-        else "none"
+        "each face averaged with its mirror image, in the graph" if f["tta"] == "hflip" else "none"
     )
+    name, size = f["bundled_name"], f["img_size"]
+    return f"""# tinyfer's bundled model `{name}` (`{Path(f["file"]).name}`)
 
-    def result(name: str, r: dict) -> str:
-        return (f"| {name} | {r['n']} | {r['accuracy']:.4f} | {r['balanced_accuracy']:.4f} | "
-                f"{r['macro_f1']:.4f} |")  # fmt: skip
-
-    evaluate_cmd = (f"tinyfer evaluate src/tinyfer/assets/{BUNDLED_MODEL.name} "
-                    "../shared/data/fer2013 --split PrivateTest")  # fmt: skip
-    return f"""# tinyfer's bundled model: `{BUNDLED_MODEL.name}`
-
-Facial expression recognition from a 48x48 gray face crop; seven classes: {", ".join(labels)}.
-Every figure here is written by `benchmarks/bundle_model.py` from measurements
-(`benchmarks/results/bundled_model.json`, {f["date"]}).
+Facial expression recognition from a {size}x{size} gray face crop; classes: {", ".join(labels)}.
+`Recognizer("{name}")`, `tinyfer predict --model {name}`. Every figure here is written by
+`benchmarks/bundle_model.py` from measurements of the shipped file
+(`benchmarks/results/bundled_{name}.json`, {f["date"]}).
 
 ## Model
-- Architecture: `{run["model"]}` (ResNet basic blocks after a stride-2 stem), {f["parameters"]:,}
-  parameters; ONNX fp32, {f["onnx_bytes"] / 1e6:.1f} MB; input `faces` (B, 1, 48, 48) float in
-  [0, 1], output `probabilities` (B, 7).
+- Architecture `{run["model"]}`, {f["parameters"]:,} parameters; ONNX {f["weights"]},
+  {f["onnx_bytes"] / 1e6:.2f} MB; input `faces` (B, 1, {size}, {size}) float in [0, 1], output
+  `probabilities` (B, {len(labels)}), temperature and class-balance bias inside the graph.
 - Test-time augmentation: {tta}.
-- onnxruntime vs torch on 512 PrivateTest faces: max abs difference
-  {f["onnx_vs_torch_max_abs_diff"]:.1e} in probabilities.
+- Per face, batch 1, one thread: {sp["classify_ms"]:.3f} ms; batch {sp["batch"]}:
+  {sp["batch_faces_per_s"]:,.0f} faces/s; the MUG frame end to end (MTCNN + this model):
+  {sp["end_to_end_ms"]:.1f} ms ({f["machine"]["cpu"]}).
+- onnxruntime vs torch on 512 test faces: max abs difference {f["onnx_vs_torch_max_abs_diff"]:.1e}.
+- int8 vs fp32 on {q["on"]}: {q["accuracy_int8"]:.4f} vs {q["accuracy_fp32"]:.4f}
+  ({q["change_points"]:+.2f} points), {q["bytes_int8"] / 1e6:.2f} vs {q["bytes_fp32"] / 1e6:.2f} MB.
 
 ## Data and training
-- FER2013 (`../shared/data/fer2013`, image-folder edition): trained on Training
-  ({run["split_sizes"]["train"]:,} faces), model selection (best epoch, early stopping) on
-  PublicTest ({run["split_sizes"]["val"]:,}), PrivateTest ({run["split_sizes"]["test"]:,}) used
-  only for the figures below.
-- Command: `{run["command"]}`, config `configs/bundled.yaml` (saved with the run):
-  init `{config["classify"]["init"]}`, {run["classify"]["epochs_run"]} epochs (best
-  {run["classify"]["best_epoch"]}), AdamW lr {config["classify"]["lr"]}, cosine schedule, label
-  smoothing {config["classify"]["label_smoothing"]}, online augmentation (brightness, contrast,
-  zoom, rotation, translation, horizontal flip).
+{training_text(run, config)}
 - Training time on a 2-core CPU (no GPU){f.get("conditions", "")}: {train_min:.0f} min
-  ({run["classify"]["images_per_s"]:.0f} training images/s); peak RSS
-  {run.get("peak_rss_mb") or "not recorded"} MB.
+  ({run["classify"]["images_per_s"]:.0f} training images/s); peak RSS {run.get("peak_rss_mb")} MB.
 
-## Results (from the exported file, `tinyfer evaluate`)
-| split | n | accuracy | balanced accuracy | macro-F1 |
-|---|---|---|---|---|
-{result("PublicTest (model selection)", f["PublicTest"])}
-{result("**PrivateTest**", p)}
+## Results (the shipped file, `tinyfer evaluate`)
+| data | n | accuracy | balanced accuracy | macro-F1 | ECE |
+|---|---|---|---|---|---|
+{evals}
+{copies}
 
-Reproduce: `{evaluate_cmd}`.
+FER+ accuracy is against the majority vote (ties broken in FER+'s column order, neutral
+first); FER2013 against its original labels, which FER+'s annotators contradict on about a
+third of the faces.
 
-Per class on PrivateTest:
+Per class on {first["data"]} {first["split"]}:
 
 | class | precision | recall | F1 | support |
 |---|---|---|---|---|
 {rows}
 
-Confusion matrix on PrivateTest (rows: true class, columns: predicted, in the same order):
+## Faces in photos
+`benchmarks/faces_in_photos.py`: dataset faces pasted into 720x576 photos, found by MTCNN; a
+missed face counts as wrong.
 
-| | {" | ".join(labels)} |
-|---|{"---|" * len(labels)}
-{conf}
-
-Without the {dd["copies_left_out"]} PrivateTest faces that have a pixel-identical copy in Training
-(a known flaw of FER2013): accuracy {dd["accuracy"]:.4f} on the other {dd["n"]}
-(on the copies: {dd["accuracy_on_copies"] or 0:.4f}); reproduce with `--exclude-copies-of
-Training` added to the command above.
-
-int8 (static QDQ, calibrated on 512 Training faces): {f["int8"]["onnx_bytes"] / 1e6:.2f} MB,
-PrivateTest accuracy {f["int8"]["accuracy"]:.4f} ({f["int8"]["change_points"]:+.2f} points).
+| set | faces | on the crops | on the photos | recall per class on the photos | result |
+|---|---|---|---|---|---|
+{photos}
 
 ## Known limits
-- FER2013's labels are noisy (its authors estimated human accuracy at about 65%), its test
-  splits share images with Training (`tinyfer data inspect` counts 568 exact copies), and
-  disgust has 55 PrivateTest faces: per-class figures for it are unstable.
-- FER2013 is web images found by keyword search; who is in it is not documented, so accuracy
-  for any group of people, on posed laboratory data (CK+, MUG) or on video is not the figure
-  above and has not been measured here.
-- 48x48 gray crops: colour is discarded, and small or blurred faces are hard.
-  {framing(run, f["cut_by"])}
-- It recognises seven prototypical expressions, not felt emotion.
+- Trained on FER2013's web faces (re-labelled by FER+) and, where listed above, CK+'s posed
+  laboratory faces; who is in them is not documented, so accuracy for any group of people
+  has not been measured here.
+- 48x48 gray crops: colour is discarded, and small or blurred faces are hard. Faces are cut
+  by five MTCNN landmarks onto one template (`tinyfer.faces.geometry`).
+- It recognises prototypical expressions, not felt emotion.
 """
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "fer2013")
+    parser.add_argument("--name", required=True, help=f"one of {', '.join(BUNDLED_MODELS)}")
+    parser.add_argument("--eval", action="append", help="DATASET:SPLIT, repeatable")
+    parser.add_argument("--photos", action="append", default=[], help="faces_in_photos JSON")
     parser.add_argument("--tta", action="store_true", help="Mirror averaging in the graph.")
-    parser.add_argument("--out", type=Path, default=BUNDLED_MODEL)
+    parser.add_argument("--int8", action="store_true", help="Ship the int8 file.")
+    parser.add_argument("--out", type=Path, help="Default: the package's file for --name.")
+    parser.add_argument("--weights", type=Path, default=REPO / "weights")
     parser.add_argument("--wall-seconds", type=float, help="Wall time of the training command.")
     parser.add_argument("--conditions", default="", help="How it ran, e.g. ', one thread'.")
     parser.add_argument("--prepared", type=Path, help="Folder of prepared caches to re-use.")
     args = parser.parse_args()
+    args.eval = args.eval or DEFAULT_EVALS
+    out = args.out or BUNDLED_MODELS[args.name]
     run = json.loads((args.run_dir / "metrics.json").read_text())
     config = yaml.safe_load((args.run_dir / "config.yaml").read_text())
-    _, meta = load_model(args.run_dir / "model.pt")
-    run["preprocessing"] = meta.preprocessing
     with tempfile.TemporaryDirectory() as tmp:
-        prepared = args.prepared or Path(tmp) / "prepared"
-        figures = measure(args.run_dir, args.data, args.out, args.tta, Path(tmp), prepared)
+        args.prepared = args.prepared or Path(tmp) / "prepared"
+        figures = measure(args, out, Path(tmp))
     if args.wall_seconds:
         figures["wall_seconds"] = args.wall_seconds
     figures["conditions"] = args.conditions
     figures["training"] = {k: run.get(k) for k in ("command", "model", "split_sizes", "classify",
-                                                   "pretrain", "peak_rss_mb")}  # fmt: skip
-    path = write_result("bundled_model", figures, "torch", "onnxruntime")
-    figures["date"] = json.loads(path.read_text())["date"]
-    card = args.out.parent / "MODEL_CARD.md"
-    card.write_text(model_card(figures, run, config))
-    print(f"{path}\n{args.out}\n{card}")
+                                                   "peak_rss_mb", "val", "test")}  # fmt: skip
+    path = write_result(f"bundled_{args.name}", figures, "torch", "onnxruntime")
+    saved = json.loads(path.read_text())
+    card = out.with_suffix(".md")
+    card.write_text(model_card({**figures, "date": saved["date"], "machine": saved["machine"]},
+                               run, config))  # fmt: skip
+    args.weights.mkdir(parents=True, exist_ok=True)
+    shutil.copy(args.run_dir / "model.pt", args.weights / f"{args.name}.pt")
+    print(f"{path}\n{out}\n{card}\n{args.weights / f'{args.name}.pt'}")
 
 
 if __name__ == "__main__":

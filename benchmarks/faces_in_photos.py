@@ -13,6 +13,8 @@ the dataset prepared as its training data was (``evaluate``'s path), on the same
 Times: the MUG frame at 896x896 and resized to 720x576, and a 720x576 frame without a face
 (blurred noise: MTCNN then also searches the image turned both ways); ``--timing-only``
 measures just these; ``--accuracy-only`` just the model's part (for comparing models).
+``--held-out-of RUN_DIR`` samples only the faces of that run's test split (e.g. CK+'s held-out
+subjects for a model that trained on CK+); a dataset the run never saw is sampled as usual.
 """
 
 from __future__ import annotations
@@ -67,6 +69,23 @@ def found(detector, canvas: np.ndarray, corners: np.ndarray) -> bool:
     return cv2.pointPolygonTest(corners, (x + w / 2, y + h / 2), False) >= 0
 
 
+def held_out(files: list[Path], run_dir: Path) -> list[Path]:
+    """The files among ``files`` that lie in ``run_dir``'s test split; all of them when the run
+    did not train on their dataset."""
+    from tinyfer.config import TrainConfig
+    from tinyfer.prepare import prepare
+    from tinyfer.splits import make_split
+
+    cfg = TrainConfig.from_yaml(run_dir / "config.yaml")
+    if not any(Path(files[0]).is_relative_to(Path(p).resolve()) for p in cfg.data.paths):
+        return files
+    data = prepare(cfg.data, cfg.prepared_dir, progress=False)
+    parts = make_split(data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed,
+                       labels=data.labels, sources=data.sources)  # fmt: skip
+    test = {str(Path(p).resolve()) for p in data.paths[parts["test"]]}
+    return [f for f in files if str(f.resolve()) in test]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=None, help="model for the accuracy part (bundled)")
@@ -76,6 +95,7 @@ def main() -> None:
     parser.add_argument("--name", default="faces_in_photos")
     parser.add_argument("--timing-only", action="store_true")
     parser.add_argument("--accuracy-only", action="store_true")
+    parser.add_argument("--held-out-of", type=Path, help="sample only this run's test faces")
     args = parser.parse_args()
     if args.timing_only:
         args.faces = 0
@@ -85,6 +105,8 @@ def main() -> None:
     for name, pattern in (("FER2013 PrivateTest", "fer2013/test/*/PrivateTest_*.jpg"),
                           ("CK+48", "ckplus/*/*.png")):  # fmt: skip
         files = sorted(DATA.glob(pattern))
+        if args.held_out_of:
+            files = held_out(files, args.held_out_of)
         sets[name] = rng.sample(files, min(args.faces, len(files)))
     pasted = {name: photos(files, seed=i) for i, (name, files) in enumerate(sets.items())}
     mug = load_image(DATA / "mug_sample" / "img_0000.jpg")
@@ -136,6 +158,7 @@ def main() -> None:
         truth = [canonical_label(f.parent.name) for f in files]
         known = [t in rec.labels for t in truth]
         crops_ok, photo_ok, n = 0, 0, 0
+        said: list[tuple[str, str]] = []  # (true, said on the photo; "" for a miss)
         probs = rec.predict_faces(prepared.X[[r for r in rows if r is not None]])
         by_row = dict(zip([r for r in rows if r is not None], probs))
         for (canvas, _), row, label, ok in zip(pasted[set_name], rows, truth, known):
@@ -146,8 +169,11 @@ def main() -> None:
                 crops_ok += rec.labels[int(by_row[row].argmax())] == label
             faces = rec.predict(canvas)
             photo_ok += bool(faces) and faces[0].label == label
+            said.append((label, faces[0].label if faces else ""))
+        recall = {c: round(float(np.mean([s == c for t, s in said if t == c])), 4)
+                  for c in rec.labels if any(t == c for t, _ in said)}  # fmt: skip
         accuracy[set_name] = {"faces": n, "crops": round(crops_ok / n, 4),
-                              "photos": round(photo_ok / n, 4)}  # fmt: skip
+                              "photos": round(photo_ok / n, 4), "photo_recall": recall}  # fmt: skip
         print(set_name, accuracy[set_name], flush=True)
     figures = {
         "faces_per_set": {k: len(v) for k, v in sets.items()},
@@ -156,6 +182,7 @@ def main() -> None:
         "detectors": detectors,
         "model": str(args.model or "bundled"),
         "model_geometry": rec.geometry,
+        "held_out_of": str(args.held_out_of) if args.held_out_of else None,
         "accuracy": accuracy,
     }
     print(write_result(args.name, figures, "onnxruntime", "opencv-python-headless"))

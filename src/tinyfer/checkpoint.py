@@ -12,8 +12,13 @@ from .errors import TinyferError
 from .integrity import weights_digest
 
 VERSION = 1
-#: The pretrained model shipped inside the package (see MODEL_CARD.md beside it).
-BUNDLED_MODEL = Path(__file__).parent / "assets" / "fer2013_base.onnx"
+ASSETS = Path(__file__).parent / "assets"
+#: The pretrained models shipped inside the package, by name; each has a card beside it
+#: (``<name>.md``). ``--model NAME`` / ``Recognizer(NAME)`` choose one.
+BUNDLED_MODELS = {"accurate": ASSETS / "accurate.onnx", "fast": ASSETS / "fast.onnx"}
+#: The default: the most accurate bundled model within 0.5 ms per face on one core.
+DEFAULT_MODEL = "accurate"
+BUNDLED_MODEL = BUNDLED_MODELS[DEFAULT_MODEL]
 
 
 @dataclass(frozen=True)
@@ -158,20 +163,24 @@ def _check_architecture(encoder, spec: dict, in_chans: int, file, problem: str) 
 
 
 def resolve_model_file(path: str | Path | None) -> Path:
-    """The model file that ``path`` names: a run directory means its ``model.pt``; ``None``
-    means the bundled model."""
-    if path is None:
-        if not BUNDLED_MODEL.is_file():
+    """The model file that ``path`` names: a bundled model's name (``fast``, ``accurate``;
+    ``None``: the default) unless a file or folder of that name exists here, a run directory
+    (its ``model.pt``), or a model file."""
+    name = DEFAULT_MODEL if path is None else str(path)
+    if name in BUNDLED_MODELS and not Path(name).exists():
+        if not BUNDLED_MODELS[name].is_file():
             raise TinyferError(
-                f"{BUNDLED_MODEL}: the bundled model is missing from this install; "
-                "give a model (run directory, model.pt or .onnx)"
+                f"{BUNDLED_MODELS[name]}: the bundled model {name!r} is missing from this "
+                "install; give a model (run directory, model.pt or .onnx)"
             )
-        return BUNDLED_MODEL
+        return BUNDLED_MODELS[name]
     path = Path(path)
     if path.is_dir():
         path = path / "model.pt"
     if not path.is_file():
-        raise TinyferError(f"{path}: no model file (give a run directory, a model.pt or a .onnx)")
+        names = ", ".join(BUNDLED_MODELS)
+        raise TinyferError(f"{path}: no model file (give a bundled model's name: {names}; a run "
+                           "directory, a model.pt or a .onnx)")  # fmt: skip
     return path
 
 

@@ -20,6 +20,10 @@ data_app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 
+MODEL_HELP = (
+    "A bundled model's name (accurate, the default; fast), a run directory, a model.pt or an "
+    ".onnx file."
+)
 FormatOpt = Annotated[
     str, typer.Option("--format", "-f", help="auto, mug, fer2013, ferplus, ckplus, jaffe or folder")
 ]
@@ -309,7 +313,7 @@ def models_cmd():
 
 @app.command("evaluate")
 def evaluate_cmd(
-    model: Annotated[Path, typer.Argument(help="Run directory, model.pt or exported .onnx.")],
+    model: Annotated[Path, typer.Argument(help=MODEL_HELP)],
     data: Annotated[Path, typer.Argument(help="Dataset folder, fer2013.csv or prepared .npz.")],
     format: FormatOpt = "auto",
     split: Annotated[
@@ -442,7 +446,7 @@ def predict_cmd(
     ] = None,
     model: Annotated[
         Path | None,
-        typer.Option("--model", "-m", help="Run directory, model.pt or .onnx (default: bundled)."),
+        typer.Option("--model", "-m", help=MODEL_HELP),
     ] = None,
     detector: Annotated[
         str, typer.Option(help="mtcnn (landmarks), haar (fastest), or none for face crops.")
@@ -526,7 +530,7 @@ def predict_cmd(
 def bench_cmd(
     model: Annotated[
         Path | None,
-        typer.Option("--model", "-m", help="Run directory, model.pt or .onnx (default: bundled)."),
+        typer.Option("--model", "-m", help=MODEL_HELP),
     ] = None,
     image: Annotated[
         Path | None, typer.Option(help="A photo to time on (default: a drawn 896x896 face).")

@@ -127,18 +127,18 @@ class Recognizer:
     """Find faces and recognise their expressions, on onnxruntime (torch is never imported
     for the bundled model or an ``.onnx`` file).
 
-    ``Recognizer()`` uses the bundled model; ``Recognizer("run_dir" | "model.pt" |
-    "model.onnx")`` another one. ``detector`` is ``mtcnn`` (faces with five landmarks),
-    ``haar`` (fastest), ``none`` (inputs are face crops) or any object with
-    ``detect(image) -> list[Face]``. Faces are cut the way the model's training faces were, as
-    its file records: by the landmarks onto one template (``tinyfer.faces.geometry``; a face
-    without landmarks by the detector's calibrated box framing), or, for model files made
-    before that geometry, the box widened by a margin. ``min_face`` is the smallest face to
-    find as a fraction of the image's shorter side (default: 0.1 for MTCNN, 0.2 for Haar with
-    pyramid step ``scale_factor`` 1.2, which keeps an 896x896 frame under 10 ms on one core).
-    With ``small_images_are_faces``, a nearly square image of 24 to 95 px where no face is
-    found is taken to be a face crop (FER2013, CK+48 style) and classified whole, with
-    detector score 0.0.
+    ``Recognizer()`` uses the default bundled model (``"accurate"``), ``Recognizer("fast")`` the
+    fastest one; ``Recognizer("run_dir" | "model.pt" | "model.onnx")`` another model.
+    ``detector`` is ``mtcnn`` (faces with five landmarks), ``haar`` (fastest), ``none`` (inputs
+    are face crops) or any object with ``detect(image) -> list[Face]``. Faces are cut the way
+    the model's training faces were, as its file records: by the landmarks onto one template
+    (``tinyfer.faces.geometry``; a face without landmarks by the detector's calibrated box
+    framing), or, for model files made before that geometry, the box widened by a margin.
+    ``min_face`` is the smallest face to find as a fraction of the image's shorter side
+    (default: 0.1 for MTCNN, 0.2 for Haar with pyramid step ``scale_factor`` 1.2, which keeps an
+    896x896 frame under 10 ms on one core). With ``small_images_are_faces``, a nearly square
+    image of 24 to 95 px where no face is found is taken to be a face crop (FER2013, CK+48
+    style) and classified whole, with detector score 0.0.
     """
 
     def __init__(
