@@ -1,7 +1,8 @@
 """Make a bundled model from a finished run: export it into the package under its name,
 measure the exported file (each evaluation set, per face on one thread, int8 against fp32),
 and write results/bundled_<name>.json and the package's card <name>.md from those
-measurements only; the run's model.pt is kept beside it as weights/<name>.pt.
+measurements only; the run's model.pt ships beside it as <name>.pt (for fine-tuning:
+``classify.pretrained: <name>``).
 
 python benchmarks/bundle_model.py RUN_DIR --name accurate|fast [--tta] [--int8]
     [--eval ../shared/data/ferplus:PrivateTest --eval ../shared/data/fer2013:PrivateTest]
@@ -220,7 +221,6 @@ def main() -> None:
     parser.add_argument("--tta", action="store_true", help="Mirror averaging in the graph.")
     parser.add_argument("--int8", action="store_true", help="Ship the int8 file.")
     parser.add_argument("--out", type=Path, help="Default: the package's file for --name.")
-    parser.add_argument("--weights", type=Path, default=REPO / "weights")
     parser.add_argument("--wall-seconds", type=float, help="Wall time of the training command.")
     parser.add_argument("--conditions", default="", help="How it ran, e.g. ', one thread'.")
     parser.add_argument("--prepared", type=Path, help="Folder of prepared caches to re-use.")
@@ -242,9 +242,8 @@ def main() -> None:
     card = out.with_suffix(".md")
     card.write_text(model_card({**figures, "date": saved["date"], "machine": saved["machine"]},
                                run, config))  # fmt: skip
-    args.weights.mkdir(parents=True, exist_ok=True)
-    shutil.copy(args.run_dir / "model.pt", args.weights / f"{args.name}.pt")
-    print(f"{path}\n{out}\n{card}\n{args.weights / f'{args.name}.pt'}")
+    shutil.copy(args.run_dir / "model.pt", out.with_suffix(".pt"))
+    print(f"{path}\n{out}\n{card}\n{out.with_suffix('.pt')}")
 
 
 if __name__ == "__main__":

@@ -57,9 +57,8 @@ def test_bundle_model_runs_on_a_tiny_fer2013(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     onnx = tmp_path / "assets" / "model.onnx"
-    _run("bundle_model.py", str(run), "--name", "fast", "--eval", f"{data}:PrivateTest",
-         "--eval", f"{data}:PublicTest", "--out", str(onnx), "--tta", "--weights",
-         str(tmp_path / "weights"), tmp_path=tmp_path)  # fmt: skip
+    _run("bundle_model.py", str(run), "--name", "fast", "--eval", f"{data}:PrivateTest", "--eval",
+         f"{data}:PublicTest", "--out", str(onnx), "--tta", tmp_path=tmp_path)  # fmt: skip
     result = json.loads((tmp_path / "bundled_fast.json").read_text())
     private, public = result["evaluations"]
     assert private["n"] == 28 and public["split"] == "PublicTest" and result["tta"] == "hflip"
@@ -70,12 +69,12 @@ def test_bundle_model_runs_on_a_tiny_fer2013(tmp_path):
     assert f"| fer2013 PrivateTest | 28 | {private['accuracy']:.4f} |" in card
     assert 'Recognizer("fast")' in card
     assert (tmp_path / "bundled_fast_confusion.png").stat().st_size > 0
-    assert (tmp_path / "weights" / "fast.pt").is_file()
+    assert (tmp_path / "assets" / "model.pt").is_file()
     # The file shipped is the run's model exported.
     from tinyfer.predict import OnnxClassifier
 
     faces = np.random.default_rng(1).integers(0, 255, (4, 48, 48), np.uint8)
-    torch_model, _ = load_model(tmp_path / "weights" / "fast.pt")
+    torch_model, _ = load_model(tmp_path / "assets" / "model.pt")
     expected = Probabilities(torch_model, tta=True).eval().predict_proba(faces)
     assert np.abs(OnnxClassifier(onnx).predict_proba(faces) - expected).max() < 1e-4
 

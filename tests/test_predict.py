@@ -210,12 +210,11 @@ def test_bundled_model_finds_the_mug_face(mug_frame):
 
 
 def test_bundled_model_is_the_shipped_checkpoint_exported(fer2013_dir):
-    from pathlib import Path
 
     from tinyfer.checkpoint import BUNDLED_MODEL, load_model
     from tinyfer.export import Probabilities
 
-    weights = Path(__file__).parents[1] / "weights" / "fer2013_base.pt"
+    weights = BUNDLED_MODEL.with_suffix(".pt")
     model, _ = load_model(weights)
     files = sorted((fer2013_dir / "test").rglob("PrivateTest_*.jpg"))[::60]
     faces = np.stack([load_image(f, gray=True) for f in files])

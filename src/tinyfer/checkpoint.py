@@ -13,8 +13,9 @@ from .integrity import weights_digest
 
 VERSION = 1
 ASSETS = Path(__file__).parent / "assets"
-#: The pretrained models shipped inside the package, by name; each has a card beside it
-#: (``<name>.md``). ``--model NAME`` / ``Recognizer(NAME)`` choose one.
+#: The pretrained models shipped inside the package, by name; each has a card (``<name>.md``)
+#: and its torch checkpoint (``<name>.pt``, for fine-tuning) beside it. ``--model NAME`` /
+#: ``Recognizer(NAME)`` choose one.
 BUNDLED_MODELS = {"accurate": ASSETS / "accurate.onnx", "fast": ASSETS / "fast.onnx"}
 #: The default: the most accurate bundled model within 0.5 ms per face on one core.
 DEFAULT_MODEL = "accurate"
@@ -111,9 +112,12 @@ def load_model(path: str | Path):
 
 
 def load_pretrained_encoder(encoder, path: str | Path) -> None:
-    """Initialise ``encoder`` from the encoder of a trained model (a model.pt or run directory),
-    e.g. FER2013 weights before fine-tuning on CK+; the head is not taken (classes differ)."""
+    """Initialise ``encoder`` from the encoder of a trained model (a model.pt, a run directory
+    or a bundled model's name), e.g. FER2013 weights before fine-tuning on CK+; the head is not
+    taken (classes differ)."""
     file = resolve_model_file(path)
+    if file.suffix == ".onnx" and file.with_suffix(".pt").is_file():
+        file = file.with_suffix(".pt")  # a bundled model's checkpoint
     payload = _read(file, "model")
     _check_architecture(
         encoder, payload["arch"]["spec"], payload["in_chans"], file,
