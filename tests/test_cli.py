@@ -38,10 +38,10 @@ def test_errors_are_one_line_with_exit_status_2(tmp_path):
     assert result.exit_code == 2 and "format: 'xyz' is not allowed" in result.output
 
 
-def test_models_lists_the_zoo():
-    result = runner.invoke(app, ["models"])
+def test_models_lists_the_bundled_models_and_the_zoo():
+    result = runner.invoke(app, ["models"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for name in ("tiny", "small", "base", "plain"):
+    for name in ("tiny", "small", "base", "plain", "accurate (default)", "accurate.md"):
         assert name in result.stdout
 
 

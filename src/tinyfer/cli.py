@@ -293,13 +293,28 @@ def pretrain_cmd(
 
 @app.command("models")
 def models_cmd():
-    """List the registered models with their parameter counts."""
+    """List the bundled models (for predict) and the registered architectures (for train)."""
     from rich.console import Console
     from rich.table import Table
 
+    from .checkpoint import BUNDLED_MODELS, DEFAULT_MODEL
     from .models import count_parameters, create_model, list_models, model_info
+    from .predict import OnnxClassifier
 
-    table = Table("model", "parameters", "decoder parameters", "description")
+    console = Console()
+    bundled = Table("bundled model", "file", "MB", "classes", "mirror TTA", "card",
+                    title="--model NAME / Recognizer(NAME)")  # fmt: skip
+    for name, file in BUNDLED_MODELS.items():
+        if not file.is_file():
+            bundled.add_row(name, "missing from this install", "", "", "", "")
+            continue
+        clf = OnnxClassifier(file)
+        bundled.add_row(name + (" (default)" if name == DEFAULT_MODEL else ""), file.name,
+                        f"{file.stat().st_size / 1e6:.1f}", str(len(clf.labels)), clf.tta,
+                        file.with_suffix(".md").name)  # fmt: skip
+    console.print(bundled)
+    table = Table("architecture", "parameters", "decoder parameters", "description",
+                  title="model.name in a training config")  # fmt: skip
     for name in list_models():
         m = create_model(name)
         table.add_row(
@@ -308,7 +323,7 @@ def models_cmd():
             f"{count_parameters(m.make_decoder()):,}",
             model_info(name).description,
         )
-    Console().print(table)
+    console.print(table)
 
 
 @app.command("evaluate")
