@@ -1,7 +1,6 @@
 """The two phases on the small synthetic set: a few epochs each, seconds per test."""
 
 import csv
-import dataclasses
 import json
 import os
 import signal
@@ -317,15 +316,16 @@ def test_source_weights_set_each_datasets_share_of_the_draws():
 
 
 def test_training_on_two_datasets_reports_each(synth_prepared, tmp_path):
-    from tinyfer.prepare import combine
-
-    other = dataclasses.replace(synth_prepared, sources=np.full(len(synth_prepared), "other"))
-    data = combine([synth_prepared, other])
     cfg = _cfg(synth_prepared, tmp_path, classify={"init": "random"})
-    cfg.data.path = [cfg.data.path, cfg.data.path]
-    cfg.data.weights = [1.0, 2.0]
-    result = train(cfg, tmp_path / "run", data=data)
-    test = result.metrics["test"]
-    assert set(test["by_source"]) == set(data.sources.tolist())
+    cfg.data.path, cfg.data.weights = [cfg.data.path, cfg.data.path], [1.0, 2.0]
+    done = subprocess.run(_tinyfer("train", _write_cfg(tmp_path, cfg), "--out", tmp_path / "run"),
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    test, name = metrics["test"], Path(cfg.data.paths[0]).name
+    assert set(test["by_source"]) == {f"{name}1", f"{name}2"}  # one folder twice: told apart
     assert sum(m["n"] for m in test["by_source"].values()) == test["n"]
-    assert (tmp_path / "run" / "model.pt").is_file()
+    assert metrics["split_sizes"]["train"] == 2 * len(synth_prepared) - test["n"] - metrics[
+        "split_sizes"]["val"]  # fmt: skip
+    for source in test["by_source"]:
+        assert f"  {source}: accuracy" in done.stdout

@@ -248,6 +248,9 @@ def _print_scores(m: dict) -> None:
                 f", macro-F1 {r['macro_f1']:.4f}, ECE {r.get('ece', float('nan')):.4f} "
                 f"(n={r['n']}); recall: {recall}"
             )
+            for name, by in r.get("by_source", {}).items():
+                typer.echo(f"  {name}: accuracy {by['accuracy']:.4f}, macro-F1 "
+                           f"{by['macro_f1']:.4f} (n={by['n']})")  # fmt: skip
 
 
 @app.command("adjust")
