@@ -44,6 +44,13 @@ def test_int8_export_is_smaller_and_needs_calibration(model_file, tmp_path):
     int8 = export_onnx(model_file, tmp_path / "b.onnx", int8=True, calibration_faces=_faces(64))
     assert int8.size_bytes < fp32.size_bytes
     assert OnnxClassifier(int8.path).predict_proba(_faces(4)).shape == (4, 3)
+    # 7-bit weights, so that no CPU's int16 pair sums overflow (AVX2 without VNNI).
+    import onnx
+    from onnx import numpy_helper
+
+    weights = [numpy_helper.to_array(t) for t in onnx.load(int8.path).graph.initializer
+               if t.data_type == onnx.TensorProto.INT8 and t.dims]  # fmt: skip
+    assert weights and all(np.abs(w.astype(int)).max() <= 64 for w in weights)
     with pytest.raises(TinyferError, match="calibration"):
         export_onnx(model_file, tmp_path / "c.onnx", int8=True)
     assert not (tmp_path / "c.onnx").exists()
