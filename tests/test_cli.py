@@ -196,7 +196,7 @@ def test_commands_that_need_the_training_extra_say_so_without_it(args):
               f"sys.argv = ['tinyfer', *{args!r}]; main()")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
-    assert "needs torch, which comes with the training extra: pip install 'tinyfer[train]'" in (
+    assert "needs torch, which comes with the train extra: pip install 'tinyfer[train]'" in (
         " ".join(done.stderr.split())
     )
     assert "Traceback" not in done.stderr

@@ -544,6 +544,34 @@ def predict_cmd(
         raise typer.Exit(1)
 
 
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on (other machines: 0.0.0.0).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP)] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Inference threads.")] = 2,
+    queue: Annotated[int, typer.Option(min=0, help="Requests that may wait before 503.")] = 8,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="TINYFER_API_KEY", help="Require this key (X-API-Key) but on health."),
+    ] = None,
+    max_mb: Annotated[float, typer.Option(min=0.01, help="Largest request body, MB.")] = 20,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request.")] = 30,
+    cors: Annotated[
+        list[str] | None, typer.Option(help="An origin allowed to call from a browser (repeat).")
+    ] = None,
+):
+    """Serve the recognizer over HTTP (needs the serve extra): /v1/predict, /docs, a page at /."""
+    from .serve import MB, ServeConfig, describe, serve
+
+    cfg = ServeConfig(model=model, api_key=api_key, workers=workers, queue=queue,
+                      max_bytes=int(max_mb * MB), timeout=timeout, cors=cors or [])  # fmt: skip
+    typer.echo(describe(cfg, host, port))
+    _run(lambda: serve(cfg, host, port))
+
+
 @app.command("bench")
 def bench_cmd(
     model: Annotated[
@@ -600,13 +628,16 @@ def _ours_or_errors(record: logging.LogRecord) -> bool:
     return record.name.startswith("tinyfer") or record.levelno >= logging.ERROR
 
 
-#: What only the training extra installs: a command that needs one of them says so.
-TRAINING_MODULES = frozenset({"torch", "lightning", "kornia", "scipy", "onnx", "onnxscript"})
+#: What only an extra installs, and which: a command that needs one of them says so.
+EXTRA_MODULES = {
+    **dict.fromkeys(("torch", "lightning", "kornia", "scipy", "onnx", "onnxscript"), "train"),
+    **dict.fromkeys(("fastapi", "starlette", "uvicorn", "multipart"), "serve"),
+}
 
 
 def main() -> None:
-    """The ``tinyfer`` command. On the light install (no training extra), a command that
-    needs it says so in one line and exits with status 2, instead of a traceback. Without
+    """The ``tinyfer`` command. On the light install (no extras), a command that needs one
+    says so in one line and exits with status 2, instead of a traceback. Without
     ``-v`` the libraries' own chatter (warnings, FFmpeg's and OpenCV's log lines) is muted: a
     user sees tinyfer's messages."""
     if not {"-v", "--verbose"} & set(sys.argv[1:]):
@@ -615,15 +646,16 @@ def main() -> None:
         app(prog_name="tinyfer")
     except ModuleNotFoundError as exc:
         module = (exc.name or "").split(".")[0]
-        if module not in TRAINING_MODULES:
+        if module not in EXTRA_MODULES:
             raise
         from rich.markup import escape
 
+        extra = EXTRA_MODULES[module]
         _err().print(
             "[bold red]error:[/] "
             + escape(
-                f"this needs {module}, which comes with the training extra: pip install "
-                "'tinyfer[train]' (from a checkout: pip install '.[train]')"
+                f"this needs {module}, which comes with the {extra} extra: pip install "
+                f"'tinyfer[{extra}]' (from a checkout: pip install '.[{extra}]')"
             ),
             highlight=False,
             soft_wrap=True,

@@ -11,6 +11,10 @@ class ImageError(TinyferError):
     """An image that cannot be used: missing, empty, corrupt, truncated or too large."""
 
 
+class ImageTooLarge(ImageError):
+    """An image over the pixel limit, refused before it is decoded."""
+
+
 class UnknownLabelError(TinyferError):
     """A label name that maps onto no canonical emotion."""
 

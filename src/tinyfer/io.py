@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ImageError, VideoError
+from .errors import ImageError, ImageTooLarge, VideoError
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,16 @@ VIDEO_SUFFIXES = frozenset(
 )
 
 
-def load_image(source: Any, *, gray: bool = False, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def load_image(
+    source: Any, *, gray: bool = False, max_pixels: int = MAX_PIXELS, name: str | None = None
+) -> np.ndarray:
     """Return ``source`` as a uint8 array: ``(H, W)`` gray or ``(H, W, 3)`` BGR.
 
     ``source`` is a path, encoded bytes, a numpy array (gray, BGR or BGRA; any integer or
     float dtype) or a PIL image. 16-bit images are scaled to 8 bits, palette images are expanded
     and alpha is dropped; an EXIF orientation is applied (a phone photo comes out upright).
-    Raises :class:`ImageError` naming the file and the problem.
+    Raises :class:`ImageError` naming the file (``name``, for bytes: where they came from) and
+    the problem.
     """
     if isinstance(source, np.ndarray):
         return _from_array(source, gray=gray)
@@ -47,7 +50,7 @@ def load_image(source: Any, *, gray: bool = False, max_pixels: int = MAX_PIXELS)
         path = Path(source)
         return _decode(read_file(path), name=str(path), gray=gray, max_pixels=max_pixels)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _decode(bytes(source), name="<bytes>", gray=gray, max_pixels=max_pixels)
+        return _decode(bytes(source), name=name or "<bytes>", gray=gray, max_pixels=max_pixels)
     if hasattr(source, "mode") and hasattr(source, "size"):  # a PIL image
         return _from_pil(source, name="<PIL image>", gray=gray, max_pixels=max_pixels)
     raise ImageError(
@@ -93,7 +96,7 @@ def _decode(data: bytes, *, name: str, gray: bool, max_pixels: int) -> np.ndarra
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file (unrecognised format)") from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{name}: image too large ({exc})") from None
+        raise ImageTooLarge(f"{name}: image too large ({exc})") from None
     except Exception as exc:  # Pillow's plugins raise many kinds on a bad header
         raise ImageError(f"{name}: cannot read image header ({_why(exc)})") from None
     return _from_pil(img, name=name, gray=gray, max_pixels=max_pixels)
@@ -102,7 +105,7 @@ def _decode(data: bytes, *, name: str, gray: bool, max_pixels: int) -> np.ndarra
 def _from_pil(img: Any, *, name: str, gray: bool, max_pixels: int) -> np.ndarray:
     width, height = img.size
     if width * height > max_pixels:
-        raise ImageError(
+        raise ImageTooLarge(
             f"{name}: image too large ({width}x{height} = {width * height / 1e6:.0f} megapixels; "
             f"the limit is {max_pixels / 1e6:.0f}); downscale it first"
         )

@@ -1,0 +1,136 @@
+"""The HTTP service in-process (FastAPI's test client): every endpoint and every refusal."""
+
+import io
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed")
+from fastapi.testclient import TestClient
+
+from tinyfer.predict import Recognizer
+from tinyfer.serve import ServeConfig, create_app
+
+
+def _client(**kw) -> TestClient:
+    return TestClient(create_app(ServeConfig(**kw)), raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def client():
+    return _client()
+
+
+def _jpeg(image) -> bytes:
+    return cv2.imencode(".jpg", image)[1].tobytes()
+
+
+def test_health_ready_and_models(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["ready"] is True and ready["model"] == "accurate.onnx"
+    models = client.get("/v1/models").json()
+    assert models["labels"] == list(Recognizer().labels) and models["img_size"] == 48
+    assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def test_predict_gives_what_recognizer_gives(client, mug_frame):
+    data = mug_frame.read_bytes()
+    gray = np.full((120, 160), 128, np.uint8)
+    png = cv2.imencode(".png", gray)[1].tobytes()
+    files = [("files", ("mug.jpg", data, "image/jpeg")), ("files", ("gray.png", png, "image/png"))]
+    done = client.post("/v1/predict?top_k=2", files=files)
+    assert done.status_code == 200, done.text
+    mug, blank = done.json()["results"]
+    assert mug["file"] == "mug.jpg" and blank == {"file": "gray.png", "faces": []}
+    (face,) = mug["faces"]
+    (expected,) = Recognizer().predict(data)
+    assert {k: v for k, v in face.items() if k != "top"} == json.loads(
+        json.dumps(expected.to_dict()))  # fmt: skip
+    assert [t["label"] for t in face["top"]] == sorted(
+        expected.probabilities, key=expected.probabilities.get, reverse=True)[:2]  # fmt: skip
+    raw = client.post("/v1/predict?detector=haar", content=data,
+                      headers={"content-type": "image/jpeg"})  # fmt: skip
+    assert raw.status_code == 200 and len(raw.json()["results"][0]["faces"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b"", 400, "no image in the request"),
+        (b"this is not an image", 422, "not an image file"),
+        (b"\xff\xd8\xff\xe0" + b"\0" * 40, 422, "upload"),
+    ],
+)
+def test_bad_uploads_get_a_4xx_naming_the_problem(client, body, status, message):
+    done = client.post("/v1/predict", content=body, headers={"content-type": "image/jpeg"})
+    assert done.status_code == status and message in done.json()["error"], done.text
+    assert "Traceback" not in done.text and set(done.json()) == {"error"}
+
+
+def test_truncated_upload_is_named_in_a_multipart_request(client, mug_frame):
+    cut = mug_frame.read_bytes()[:5000]
+    done = client.post("/v1/predict", files=[("files", ("cut.jpg", cut, "image/jpeg"))])
+    assert done.status_code == 422 and "truncated" in done.json()["error"], done.text
+
+
+def test_limits_refuse_large_requests_and_images_before_decoding():
+    small = _client(max_bytes=10_000, max_pixels=100 * 100)
+    big = small.post("/v1/predict", content=b"x" * 20_000, headers={"content-type": "image/png"})
+    assert big.status_code == 413 and "limit of" in big.json()["error"]
+    png = cv2.imencode(".png", np.zeros((200, 200), np.uint8))[1].tobytes()
+    assert len(png) < 10_000
+    wide = small.post("/v1/predict", content=png, headers={"content-type": "image/png"})
+    assert wide.status_code == 413 and "too large" in wide.json()["error"]
+    # A body without Content-Length is counted as it arrives.
+    chunks = (b"x" * 4_000 for _ in range(5))
+    streamed = small.post("/v1/predict", content=chunks, headers={"content-type": "image/png"})
+    assert streamed.status_code == 413
+
+
+def test_api_key_guards_everything_but_health(mug_frame):
+    guarded = _client(api_key="s3cret")
+    assert guarded.get("/healthz").status_code == 200 and guarded.get("/readyz").status_code == 200
+    assert guarded.get("/v1/models").status_code == 401
+    assert guarded.get("/v1/models", headers={"x-api-key": "wrong"}).status_code == 401
+    assert guarded.get("/v1/models", headers={"x-api-key": "s3cret"}).status_code == 200
+    bearer = {"authorization": "Bearer s3cret", "content-type": "image/jpeg"}
+    done = guarded.post("/v1/predict", content=mug_frame.read_bytes(), headers=bearer)
+    assert done.status_code == 200
+
+
+def test_full_pool_answers_503_with_retry_after_and_slow_work_504(mug_frame):
+    client = _client(workers=1, queue=0)
+    pool = client.app.state.pool
+    assert pool.slots.acquire(blocking=False)  # the one slot, taken
+    busy = client.post("/v1/predict", content=mug_frame.read_bytes(),
+                       headers={"content-type": "image/jpeg"})  # fmt: skip
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+    pool.slots.release()
+    slow = _client(timeout=0.001).post("/v1/predict", content=mug_frame.read_bytes(),
+                                        headers={"content-type": "image/jpeg"})  # fmt: skip
+    assert slow.status_code == 504 and "took over" in slow.json()["error"]
+
+
+def test_video_is_streamed_one_line_per_frame(client, tmp_path, mug_frame, write_video):
+    frame = cv2.resize(cv2.imread(str(mug_frame)), (320, 320))
+    clip = write_video(tmp_path / "clip.avi", [frame] * 6)
+    done = client.post("/v1/predict/video?every=2", content=clip.read_bytes(),
+                       headers={"content-type": "video/x-msvideo"})  # fmt: skip
+    assert done.status_code == 200 and done.headers["content-type"] == "application/x-ndjson"
+    lines = [json.loads(line) for line in done.text.splitlines()]
+    assert [r["frame"] for r in lines] == [0, 2, 4] and all(len(r["faces"]) == 1 for r in lines)
+    limited = client.post("/v1/predict/video?max_frames=2", content=clip.read_bytes())
+    assert len(limited.text.splitlines()) == 2
+    bad = client.post("/v1/predict/video", content=b"not a video at all")
+    assert bad.status_code == 422 and "video" in bad.json()["error"]
+
+
+def test_uploads_stay_in_memory():
+    from starlette.formparsers import MultiPartParser
+
+    create_app(ServeConfig(max_bytes=30 * 1024 * 1024))
+    assert MultiPartParser.spool_max_size > 30 * 1024 * 1024
+    assert io.BytesIO  # the video path uses a memfd, checked by the streaming test
