@@ -134,3 +134,20 @@ def test_uploads_stay_in_memory():
     create_app(ServeConfig(max_bytes=30 * 1024 * 1024))
     assert MultiPartParser.spool_max_size > 30 * 1024 * 1024
     assert io.BytesIO  # the video path uses a memfd, checked by the streaming test
+
+
+def test_page_and_live_stream(mug_frame):
+    client = _client(api_key="k")
+    page = client.get("/")
+    assert page.status_code == 200 and "getUserMedia" in page.text
+    assert "<script src" not in page.text and "<link" not in page.text  # works with no internet
+    with client.websocket_connect("/v1/stream?api_key=k") as ws:
+        ws.send_bytes(mug_frame.read_bytes())
+        (face,) = ws.receive_json()["faces"]
+        assert face["label"] in Recognizer().labels
+        ws.send_bytes(b"junk")
+        assert "frame: not an image file" in ws.receive_json()["error"]
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/v1/stream") as ws:
+        ws.receive_json()

@@ -24,12 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.formparsers import MultiPartParser
 
-from .checkpoint import resolve_model_file
+from .checkpoint import ASSETS, resolve_model_file
 from .errors import ImageTooLarge, TinyferError, VideoError
 from .predict import Recognizer
 
@@ -182,14 +182,18 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=cfg.cors, allow_methods=["*"],
                            allow_headers=["*"])  # fmt: skip
 
-    def check_key(request: Request) -> None:
+    def key_ok(headers, query) -> bool:
         if cfg.api_key is None:
-            return
-        given = request.headers.get("x-api-key", "")
-        bearer = request.headers.get("authorization", "")
+            return True
+        given = headers.get("x-api-key", "")
+        bearer = headers.get("authorization", "")
         if bearer.lower().startswith("bearer "):
             given = given or bearer[7:]
-        if not hmac.compare_digest(given.encode(), cfg.api_key.encode()):
+        given = given or query.get("api_key", "")  # a browser's WebSocket cannot set headers
+        return hmac.compare_digest(given.encode(), cfg.api_key.encode())
+
+    def check_key(request: Request) -> None:
+        if not key_ok(request.headers, {}):
             raise _HTTP(401, "missing or wrong API key (X-API-Key or Authorization: Bearer)")
 
     @app.exception_handler(TinyferError)
@@ -215,6 +219,12 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def _unexpected(request, exc):
         return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
+
+    page = (ASSETS / "web" / "index.html").read_text()
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> str:
+        return page
 
     @app.get("/healthz")
     async def healthz() -> dict:
@@ -290,6 +300,36 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
                 lines.close()  # a client that left: the in-memory file is freed
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
+
+    @app.websocket("/v1/stream")
+    async def stream(socket: WebSocket, detector: Detector = "mtcnn"):
+        """Live frames: each binary message an encoded image, each answer its faces as JSON
+        (``{"faces": [...]}`` or ``{"error": ...}``), one at a time."""
+        if not key_ok(socket.headers, socket.query_params):
+            await socket.close(code=1008, reason="missing or wrong API key")
+            return
+        await socket.accept()
+        try:
+            while True:
+                data = await socket.receive_bytes()
+                try:
+                    if len(data) > cfg.max_bytes:
+                        raise _HTTP(413, f"frame over the limit of {cfg.max_bytes / MB:g} MB")
+
+                    def work(data=data):
+                        return _records(pool.recognizer(detector, None), [("frame", data)],
+                                        cfg.max_pixels, 0)[0]  # fmt: skip
+
+                    answer = {"faces": (await pool.run(work))["faces"]}
+                except (TinyferError, _HTTP) as exc:
+                    answer = {"error": str(exc)}
+                except Busy:
+                    answer = {"error": "every inference worker is busy; frame dropped"}
+                except TimeoutError:
+                    answer = {"error": f"the frame took over {cfg.timeout:g} s"}
+                await socket.send_json(answer)
+        except WebSocketDisconnect:
+            return
 
     return app
 
