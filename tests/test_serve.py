@@ -151,3 +151,95 @@ def test_page_and_live_stream(mug_frame):
 
     with pytest.raises(WebSocketDisconnect), client.websocket_connect("/v1/stream") as ws:
         ws.receive_json()
+
+
+def _y4m(path, frame, count: int = 30):
+    """A Y4M clip of ``frame`` (BGR, even sides) for Chromium's fake camera."""
+    h, w = frame.shape[:2]
+    yuv = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes()
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(count):
+            f.write(b"FRAME\n" + yuv)
+    return path
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """The service on a free loopback port, in a thread; yields its address."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(ServeConfig()), host="127.0.0.1",
+                                           port=port, log_level="warning"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the service did not start"
+    yield f"http://127.0.0.1:{port}/"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.mark.slow
+def test_the_page_in_a_real_browser(live_server, mug_frame, tmp_path):
+    """Debian's Chromium, driven by Selenium: an uploaded photo comes back annotated, and the
+    webcam mode (Chromium's fake camera showing the MUG face) draws faces on live frames.
+    Screenshots go to ./artifacts/ (not committed)."""
+    import shutil
+    from pathlib import Path
+
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chromium, driver_bin = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_bin):
+        pytest.skip(
+            "Debian's chromium and chromium-driver are not installed (.ci/run installs them)"
+        )
+    frame = cv2.resize(cv2.imread(str(mug_frame)), (480, 480))
+    camera = _y4m(
+        tmp_path / "face.y4m", cv2.copyMakeBorder(frame, 0, 0, 80, 80, cv2.BORDER_CONSTANT)
+    )
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 f"--use-file-for-fake-video-capture={camera}",
+                 "--window-size=1100,900"):  # fmt: skip
+        options.add_argument(flag)
+    artifacts = Path(__file__).parents[1] / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    browser = webdriver.Chrome(service=webdriver.ChromeService(driver_bin), options=options)
+    try:
+        browser.get(live_server)
+        browser.find_element(By.ID, "pick").send_keys(str(mug_frame))
+        canvas = WebDriverWait(browser, 60).until(
+            lambda b: b.find_element(By.CSS_SELECTOR, "#results canvas[data-faces]"))  # fmt: skip
+        assert canvas.get_attribute("data-faces") == "1"
+        assert canvas.get_attribute("data-labels") in Recognizer().labels
+        assert "1 face(s)" in browser.find_element(By.ID, "results").text
+        browser.save_screenshot(str(artifacts / "page_images.png"))
+
+        browser.find_element(By.ID, "tab-camera").click()
+        browser.find_element(By.ID, "start").click()
+        overlay = browser.find_element(By.ID, "overlay")
+        WebDriverWait(browser, 60).until(
+            lambda b: int(overlay.get_attribute("data-frames") or 0) >= 3
+        )
+        status = browser.find_element(By.ID, "status").text
+        assert "1 face(s)" in status and "frames/s" in status, status
+        browser.save_screenshot(str(artifacts / "page_webcam.png"))
+    finally:
+        browser.quit()
