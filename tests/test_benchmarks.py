@@ -115,3 +115,14 @@ def test_faces_in_photos_runs(tmp_path, fer2013_dir, ckplus_dir):
     assert mtcnn["detector"].startswith("mtcnn") and mtcnn["MUG frame: faces"] == 1
     assert mtcnn["recall CK+48"] >= 5 / 6  # posed faces, 10-40% of the photo
     assert result["accuracy"]["CK+48"]["faces"] >= 5  # contempt left out
+
+
+@pytest.mark.slow
+def test_serve_load_runs(tmp_path, mug_frame):
+    pytest.importorskip("fastapi", reason="the serve extra is not installed")
+    _run("serve_load.py", "--clients", "1", "3", "--requests", "6", "--image", str(mug_frame),
+         "--name", "sl", tmp_path=tmp_path)  # fmt: skip
+    result = json.loads((tmp_path / "sl.json").read_text())
+    assert [r["clients"] for r in result["load"]] == [1, 3]
+    assert all(r["ok"] == 6 and r["errors"] == 0 for r in result["load"])
+    assert result["direct_recognizer_ms"] > 0 and result["server_rss_mb_end"] > 0
