@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
 from fastapi.testclient import TestClient
 
-from tinyfer.predict import Recognizer
+from tinyfer.predict import Prediction, Recognizer
 from tinyfer.serve import ServeConfig, create_app
 
 
@@ -49,6 +49,11 @@ def test_predict_gives_what_recognizer_gives(client, mug_frame):
     (expected,) = Recognizer().predict(data)
     assert {k: v for k, v in face.items() if k != "top"} == json.loads(
         json.dumps(expected.to_dict()))  # fmt: skip
+    # The service's JSON turns back into the objects Recognizer gives.
+    back = Prediction.from_dict(face)
+    assert back.box == expected.box and back.label == expected.label
+    assert back.probabilities == pytest.approx(expected.probabilities)
+    assert np.allclose(back.landmarks, expected.landmarks, atol=0.05)
     assert [t["label"] for t in face["top"]] == sorted(
         expected.probabilities, key=expected.probabilities.get, reverse=True)[:2]  # fmt: skip
     raw = client.post("/v1/predict?detector=haar", content=data,

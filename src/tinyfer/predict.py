@@ -99,6 +99,13 @@ class Prediction:
             out["landmarks"] = [[round(x, 1), round(y, 1)] for x, y in self.landmarks]
         return out
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Prediction:
+        """The Prediction that :meth:`to_dict` (or ``tinyfer serve``'s JSON) describes."""
+        marks = d.get("landmarks")
+        return cls(tuple(d["box"]), float(d["score"]), d["label"], dict(d["probabilities"]),
+                   tuple(tuple(p) for p in marks) if marks is not None else None)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class FramePrediction:
