@@ -317,9 +317,9 @@ def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
 
 def _source_weights(cfg: TrainConfig, data: Prepared) -> dict[str, float] | None:
     """Dataset name -> its share of the training draws (``data.weights``); None: by size."""
-    if not cfg.data.weights:
-        return None
     names = [s["name"] for s in data.manifest.get("sources", [])]
+    if not cfg.data.weights or len(names) != len(cfg.data.weights):
+        return None  # one dataset, or data given without its datasets' names
     return dict(zip(names, cfg.data.weights))
 
 
