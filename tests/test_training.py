@@ -329,3 +329,6 @@ def test_training_on_two_datasets_reports_each(synth_prepared, tmp_path):
         "split_sizes"]["val"]  # fmt: skip
     for source in test["by_source"]:
         assert f"  {source}: accuracy" in done.stdout
+    # Not a terminal: no bar, a line per epoch, counted from 1.
+    assert "classify epoch 1/2: train_loss" in done.stderr and "epoch 2/2" in done.stderr
+    assert "Epoch 0" not in done.stderr

@@ -128,10 +128,13 @@ def _trainer(
     last = ModelCheckpoint(
         folder, "last", save_on_train_epoch_end=True, enable_version_counter=False
     )
-    callbacks = [best, last, LearningRateMonitor("epoch")]
+    # A bar on a terminal; in a log (not a terminal) a bar shows only when it ends, so there
+    # a line per epoch says how training goes (always logged).
+    bar = t.progress and sys.stderr.isatty()
+    callbacks = [best, last, LearningRateMonitor("epoch"), _epoch_log(phase)]
     if patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
-    if t.progress:
+    if bar:
         callbacks.append(RichProgressBar())
     # A resumed run logs to a new version folder: Lightning's CSV logger would overwrite the
     # old one, and read_history merges them.
@@ -147,12 +150,33 @@ def _trainer(
         precision=t.precision,
         callbacks=callbacks,
         logger=loggers,
-        enable_progress_bar=t.progress,
+        enable_progress_bar=bar,
         enable_model_summary=False,
         log_every_n_steps=1,
         default_root_dir=run_dir,
     )
     return trainer, best
+
+
+def _epoch_log(phase: str):
+    """A Lightning callback that logs one line per finished epoch: its number counted from
+    1, of how many, the epoch's metrics and its time."""
+    from lightning.pytorch.callbacks import Callback
+
+    class _EpochLog(Callback):
+        def on_train_epoch_start(self, trainer, module):
+            self.start = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, module):
+            if not trainer.is_global_zero:
+                return
+            shown = ("train_loss", "train_acc", "val_loss", "val_acc")
+            metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k in shown}
+            text = ", ".join(f"{k} {metrics[k]:.4f}" for k in shown if k in metrics)
+            log.info("%s epoch %d/%d: %s (%.0f s)", phase, trainer.current_epoch + 1,
+                     trainer.max_epochs, text, time.perf_counter() - self.start)  # fmt: skip
+
+    return _EpochLog()
 
 
 #: Lightning warnings that say nothing to a tinyfer user (the batch hook is on the module on
