@@ -77,8 +77,13 @@ def held_out(files: list[Path], run_dir: Path) -> list[Path]:
     from tinyfer.splits import make_split
 
     cfg = TrainConfig.from_yaml(run_dir / "config.yaml")
-    if not any(Path(files[0]).is_relative_to(Path(p).resolve()) for p in cfg.data.paths):
-        return files
+    name = files[0].relative_to(DATA).parts[0]
+    seen = [p for p in cfg.data.paths if Path(p).name == name]
+    if not seen:
+        return files  # a dataset the run never trained on
+    if Path(seen[0]).resolve() != (DATA / name).resolve():
+        raise SystemExit(f"{run_dir} trained on {seen[0]}, which from here is not "
+                         f"{DATA / name}: run this where the run was trained")  # fmt: skip
     data = prepare(cfg.data, cfg.prepared_dir, progress=False)
     parts = make_split(data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed,
                        labels=data.labels, sources=data.sources)  # fmt: skip
