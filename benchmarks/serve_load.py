@@ -125,6 +125,9 @@ def main() -> None:
                     break
             except OSError:
                 time.sleep(0.1)
+        # Every worker thread makes its recognizer on first use: warm them all up first, so
+        # that the RSS figures compare a loaded server with itself.
+        load(port, body, args.workers, 4 * args.workers, args.seconds)
         rss_start = rss_mb(server.pid)
         rows = []
         for clients in args.clients:
