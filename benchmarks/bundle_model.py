@@ -74,6 +74,8 @@ def measure(args, out: Path, work: Path) -> dict:
             "accuracy_int8": int8.accuracy_onnx,
             "change_points": 100 * (int8.accuracy_onnx - fp32.accuracy_onnx),
             "bytes_fp32": fp32.size_bytes,
+            "max_abs_diff_fp32": fp32.max_abs_diff,
+            "max_abs_diff_int8": int8.max_abs_diff,
             "bytes_int8": int8.size_bytes,
             "calibration": f"{len(calibration)} Training faces",
         },
@@ -143,11 +145,12 @@ def model_card(f: dict, run: dict, config: dict) -> str:
         for name, c in first["per_class"].items()
     )
     photos = "\n".join(
-        f"| {name} | {a['faces']} | {a['crops']:.4f} | {a['photos']:.4f} | "
+        f"| {Path(p['model']).name} | {name}: {a.get('sampled_from', 'all faces')} | {a['faces']} "
+        f"| {a['crops']:.4f} | {a['photos']:.4f} | "
         + ", ".join(f"{c} {r:.2f}" for c, r in a.get("photo_recall", {}).items())
-        + f" | {p['result']}{' (held-out subjects only)' if p['held_out_of'] else ''} |"
+        + f" | {p['result']} |"
         for p in f["photos"] for name, a in p["accuracy"].items()
-    ) or "| not measured | | | | | |"  # fmt: skip
+    ) or "| not measured | | | | | | |"  # fmt: skip
     sp, q = f["speed_one_thread"], f["int8_vs_fp32"]
     train_min = f.get("wall_seconds", run["classify"]["seconds"]) / 60
     tta = (
@@ -169,7 +172,8 @@ Facial expression recognition from a {size}x{size} gray face crop; classes: {", 
 - Per face, batch 1, one thread: {sp["classify_ms"]:.3f} ms; batch {sp["batch"]}:
   {sp["batch_faces_per_s"]:,.0f} faces/s; the MUG frame end to end (MTCNN + this model):
   {sp["end_to_end_ms"]:.1f} ms ({f["machine"]["cpu"]}).
-- onnxruntime vs torch on 512 test faces: max abs difference {f["onnx_vs_torch_max_abs_diff"]:.1e}.
+- onnxruntime vs torch on 512 test faces, max abs difference in probabilities: fp32 file
+  {q["max_abs_diff_fp32"]:.1e}, int8 file {q["max_abs_diff_int8"]:.1e}.
 - int8 vs fp32 on {q["on"]}: {q["accuracy_int8"]:.4f} vs {q["accuracy_fp32"]:.4f}
   ({q["change_points"]:+.2f} points), {q["bytes_int8"] / 1e6:.2f} vs {q["bytes_fp32"] / 1e6:.2f} MB.
 
@@ -196,10 +200,12 @@ Per class on {first["data"]} {first["split"]}:
 
 ## Faces in photos
 `benchmarks/faces_in_photos.py`: dataset faces pasted into 720x576 photos, found by MTCNN; a
-missed face counts as wrong.
+missed face counts as wrong. A row of another model than `{name}` is a run of the same recipe
+without one of its datasets, for the figure on a dataset the recipe never saw
+(`benchmarks/README.md` says which).
 
-| set | faces | on the crops | on the photos | recall per class on the photos | result |
-|---|---|---|---|---|---|
+| model | set: sampled from | faces | crops | photos | recall per class, photos | result |
+|---|---|---|---|---|---|---|
 {photos}
 
 ## Known limits

@@ -106,12 +106,15 @@ def main() -> None:
         args.faces = 0
     cv2.setNumThreads(args.threads)
     rng = random.Random(0)
-    sets = {}
+    sets, sampled_from = {}, {}
     for name, pattern in (("FER2013 PrivateTest", "fer2013/test/*/PrivateTest_*.jpg"),
                           ("CK+48", "ckplus/*/*.png")):  # fmt: skip
         files = sorted(DATA.glob(pattern))
+        every = len(files)
         if args.held_out_of:
             files = held_out(files, args.held_out_of)
+        sampled_from[name] = ("all faces" if len(files) == every else
+                              f"the {len(files)} faces of the run's test split")  # fmt: skip
         sets[name] = rng.sample(files, min(args.faces, len(files)))
     pasted = {name: photos(files, seed=i) for i, (name, files) in enumerate(sets.items())}
     mug = load_image(DATA / "mug_sample" / "img_0000.jpg")
@@ -177,7 +180,8 @@ def main() -> None:
             said.append((label, faces[0].label if faces else ""))
         recall = {c: round(float(np.mean([s == c for t, s in said if t == c])), 4)
                   for c in rec.labels if any(t == c for t, _ in said)}  # fmt: skip
-        accuracy[set_name] = {"faces": n, "crops": round(crops_ok / n, 4),
+        accuracy[set_name] = {"faces": n, "sampled_from": sampled_from[set_name],
+                              "crops": round(crops_ok / n, 4),
                               "photos": round(photo_ok / n, 4), "photo_recall": recall}  # fmt: skip
         print(set_name, accuracy[set_name], flush=True)
     figures = {
