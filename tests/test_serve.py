@@ -89,6 +89,13 @@ def test_limits_refuse_large_requests_and_images_before_decoding():
     assert len(png) < 10_000
     wide = small.post("/v1/predict", content=png, headers={"content-type": "image/png"})
     assert wide.status_code == 413 and "too large" in wide.json()["error"]
+    # Many small files that each decode to many pixels: held to the limit all together.
+    some = [("files", (f"{i}.png", png, "image/png")) for i in range(3)]
+    sum_limit = _client(max_pixels=2 * 200 * 200 + 1, max_files=3)
+    many = sum_limit.post("/v1/predict", files=some)
+    assert many.status_code == 413 and "2.png: image too large" in many.json()["error"]
+    too_many = sum_limit.post("/v1/predict", files=some + some[:1])
+    assert too_many.status_code == 413 and "4 images in one request" in too_many.json()["error"]
     # A body without Content-Length is counted as it arrives.
     chunks = (b"x" * 4_000 for _ in range(5))
     streamed = small.post("/v1/predict", content=chunks, headers={"content-type": "image/png"})

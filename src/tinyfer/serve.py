@@ -50,6 +50,7 @@ class ServeConfig:
     max_pixels: int = 50_000_000
     timeout: float = 30.0  # seconds per request
     max_video_frames: int = 10_000
+    max_files: int = 64  # images in one request
     cors: list[str] = field(default_factory=list)  # allowed origins; empty: CORS off
 
 
@@ -134,11 +135,16 @@ async def _send_json(send, status: int, body: dict) -> None:
 
 
 def _records(rec: Recognizer, named: list[tuple[str, bytes]], max_pixels: int, top_k: int):
-    """``predict --format json``'s record per image; a bad image raises naming itself."""
+    """``predict --format json``'s record per image; a bad image raises naming itself. The
+    pixels of all the request's images together are held to ``max_pixels`` (a 20 MB body can
+    hold hundreds of small files that each decode to 50 megapixels)."""
     from .batch import Record
     from .io import load_image
 
-    images = [load_image(data, max_pixels=max_pixels, name=name) for name, data in named]
+    images, total = [], 0
+    for name, data in named:
+        images.append(load_image(data, max_pixels=max_pixels - total, name=name))
+        total += images[-1].shape[0] * images[-1].shape[1]
     out = []
     for (name, _), faces in zip(named, rec.predict_batch(images)):
         record = Record(name, faces).to_dict()
@@ -256,6 +262,8 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         files = [(name, data) for name, data in files if data] if files else []
         if not files:
             raise _HTTP(400, "no image in the request (send multipart files or a raw image body)")
+        if len(files) > cfg.max_files:
+            raise _HTTP(413, f"{len(files)} images in one request; at most {cfg.max_files}")
         return files
 
     @app.post("/v1/predict", dependencies=[Depends(check_key)])
