@@ -75,6 +75,22 @@ def test_bad_uploads_get_a_4xx_naming_the_problem(client, body, status, message)
     assert "Traceback" not in done.text and set(done.json()) == {"error"}
 
 
+@pytest.mark.parametrize(
+    ("url", "body", "kind", "status", "message"),
+    [
+        ("/v1/predict", b"garbage", "multipart/form-data", 400, "boundary"),
+        ("/v1/predict?min_face=5", b"x", "image/png", 422, "query.min_face: Input should be less"),
+        ("/v1/predict?detector=dlib", b"x", "image/png", 422, "query.detector"),
+        ("/v1/predict/video?every=0", b"x", "video/mp4", 422, "query.every"),
+        ("/v1/nothing", b"", "image/png", 404, "Not Found"),
+    ],
+)
+def test_every_refusal_has_the_same_json_shape(client, url, body, kind, status, message):
+    done = client.post(url, content=body, headers={"content-type": kind})
+    assert done.status_code == status and set(done.json()) == {"error"}, done.text
+    assert message in done.json()["error"]
+
+
 def test_truncated_upload_is_named_in_a_multipart_request(client, mug_frame):
     cut = mug_frame.read_bytes()[:5000]
     done = client.post("/v1/predict", files=[("files", ("cut.jpg", cut, "image/jpeg"))])

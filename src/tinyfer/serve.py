@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from fastapi import Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartParser
 
 from .checkpoint import ASSETS, resolve_model_file
@@ -211,6 +213,15 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     async def _http(request, exc: _HTTP):
         return JSONResponse({"error": exc.message}, status_code=exc.status,
                             headers=exc.headers)  # fmt: skip
+
+    @app.exception_handler(HTTPException)
+    async def _starlette(request, exc: HTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_parameter(request, exc: RequestValidationError):
+        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"error": where}, status_code=422)
 
     @app.exception_handler(Busy)
     async def _busy(request, exc):
