@@ -88,3 +88,30 @@ def test_a_damaged_onnx_file_is_refused(tmp_path):
     onnx_file.write_bytes(bytes(data))
     with pytest.raises(TinyferError, match="m.onnx: the file does not match its checksum"):
         OnnxClassifier(onnx_file)
+
+
+def test_bundled_models_are_chosen_by_name_unless_a_path_of_that_name_exists(tmp_path, monkeypatch):
+    from tinyfer.checkpoint import BUNDLED_MODELS, DEFAULT_MODEL, resolve_model_file
+
+    default = BUNDLED_MODELS[DEFAULT_MODEL]
+    assert resolve_model_file(None) == default == resolve_model_file(DEFAULT_MODEL)
+    for name, file in BUNDLED_MODELS.items():
+        assert resolve_model_file(name) == file and file.is_file(), name
+        assert file.with_suffix(".md").is_file() and file.with_suffix(".pt").is_file(), name
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fast").mkdir()
+    save_model(tmp_path / "fast" / "model.pt", create_model("tiny", num_classes=3), _meta())
+    assert resolve_model_file("fast").resolve() == tmp_path / "fast" / "model.pt"
+    with pytest.raises(TinyferError, match="bundled model's name: accurate, fast"):
+        resolve_model_file("fastest")
+
+
+def test_fine_tuning_starts_from_a_bundled_models_checkpoint():
+    from tinyfer.checkpoint import BUNDLED_MODELS, load_pretrained_encoder
+
+    for name, file in BUNDLED_MODELS.items():
+        model, meta = load_model(file.with_suffix(".pt"))
+        fresh = create_model(meta.name, num_classes=3)
+        load_pretrained_encoder(fresh.encoder, name)
+        for key, value in model.encoder.state_dict().items():
+            assert torch.equal(fresh.encoder.state_dict()[key], value), (name, key)

@@ -208,7 +208,7 @@ def test_bundled_model_finds_the_mug_face(mug_frame):
     assert 200 < x < 300 and 130 < y < 250 and 350 < w < 450 and 500 < h < 650
 
 
-@pytest.mark.parametrize("name", ["accurate"])
+@pytest.mark.parametrize("name", ["accurate", "fast"])
 def test_bundled_models_are_their_shipped_checkpoints_exported(name, fer2013_dir):
     """The ONNX file answers as the checkpoint beside it: to 1e-4 for fp32, on the class
     for an int8 file (its probabilities move by the quantisation)."""
