@@ -461,7 +461,7 @@ def _run_pretrain(
         "best_val_loss": float(best.best_model_score)
         if best.best_model_score is not None
         else None,
-        "seconds": round(seconds, 1),  # this session's, when resumed
+        "seconds": round(seconds, 3),  # this session's, when resumed
         "images_per_s": _speed(dm.train_size, len(history) - done_before, seconds),
         "loss": p.loss,
     }
@@ -559,7 +559,7 @@ def train(
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "classify": {
             "epochs_run": len(history),
-            "seconds": round(seconds, 1),  # this session's, when resumed
+            "seconds": round(seconds, 3),  # this session's, when resumed
             "images_per_s": _speed(dm.train_size, len(history) - done_before, seconds),
             "best_epoch": int(np.argmax([r.get("val_acc", -1) for r in history]))
             if history
