@@ -2,16 +2,18 @@
 
 Endpoints (OpenAPI page at ``/docs``): ``POST /v1/predict`` (multipart images or one raw image
 body; the records of ``tinyfer predict --format json``), ``POST /v1/predict/video`` (NDJSON,
-one line per analysed frame), ``GET /v1/models``, ``GET /healthz``, ``GET /readyz``.
+one line per analysed frame), ``WS /v1/stream`` (live frames), ``GET /v1/models``,
+``GET /healthz``, ``GET /readyz``, and the page at ``/``.
 
 Limits: a request over ``max_bytes`` is refused with 413 while it arrives (before any decoding),
 an image over ``max_pixels`` with 413 from its header; inference runs on a bounded pool of
 worker threads, and a request that finds every worker and queue slot taken gets 503 with
 ``Retry-After`` at once instead of waiting without bound; a request past ``timeout`` seconds
 gets 504. Uploads stay in memory, never on disk (a video is decoded from an in-memory file).
-With ``api_key`` every endpoint but the health checks needs it (``X-API-Key`` or
-``Authorization: Bearer``), compared in constant time. A bad upload gets a 4xx JSON
-``{"error": ...}`` naming the problem, never a traceback.
+With ``api_key`` every endpoint that sees an image or the model needs it (``X-API-Key`` or
+``Authorization: Bearer``; ``?api_key=`` on the WebSocket, where a browser cannot set headers),
+compared in constant time; the health checks and the static pages stay open. A bad upload gets a
+4xx JSON ``{"error": ...}`` naming the problem, never a traceback.
 """
 
 import asyncio
@@ -31,8 +33,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartParser
 
+from .batch import Record
 from .checkpoint import ASSETS, resolve_model_file
 from .errors import ImageTooLarge, TinyferError, VideoError
+from .io import load_image
 from .predict import Recognizer
 
 Detector = Literal["mtcnn", "haar"]
@@ -140,9 +144,6 @@ def _records(rec: Recognizer, named: list[tuple[str, bytes]], max_pixels: int, t
     """``predict --format json``'s record per image; a bad image raises naming itself. The
     pixels of all the request's images together are held to ``max_pixels`` (a 20 MB body can
     hold hundreds of small files that each decode to 50 megapixels)."""
-    from .batch import Record
-    from .io import load_image
-
     images, total = [], 0
     for name, data in named:
         images.append(load_image(data, max_pixels=max_pixels - total, name=name))
@@ -162,8 +163,6 @@ def _video_lines(pool: "Pool", detector: str, min_face: float | None, data: byte
                  max_frames: int) -> Iterator[str]:  # fmt: skip
     """One JSON line per analysed frame of an in-memory video (a memfd: never on disk); runs
     on the worker threads, one ``next`` at a time."""
-    from .batch import Record
-
     rec = pool.recognizer(detector, min_face)
     fd = os.memfd_create("tinyfer-upload")
     try:
