@@ -186,19 +186,22 @@ def test_predict_says_why_an_image_may_have_no_face(onnx_model, tmp_path):
     assert "10% of the image's shorter side" in result.stderr  # MTCNN's default
 
 
-@pytest.mark.parametrize("args", [["models"], ["train", "configs/demo.yaml"]])
-def test_commands_that_need_the_training_extra_say_so_without_it(args):
-    """The light install has no torch: simulated by making ``import torch`` fail."""
+@pytest.mark.parametrize(
+    ("args", "module", "extra"),
+    [(["models"], "torch", "train"), (["train", "configs/demo.yaml"], "torch", "train"),
+     (["serve"], "fastapi", "serve")],
+)  # fmt: skip
+def test_commands_that_need_an_extra_say_so_without_it(args, module, extra):
+    """The light install has no extras: simulated by making ``import MODULE`` fail."""
     import subprocess
     import sys
 
-    script = ("import sys; sys.modules['torch'] = None; from tinyfer.cli import main; "
+    script = (f"import sys; sys.modules[{module!r}] = None; from tinyfer.cli import main; "
               f"sys.argv = ['tinyfer', *{args!r}]; main()")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
-    assert "needs torch, which comes with the train extra: pip install 'tinyfer[train]'" in (
-        " ".join(done.stderr.split())
-    )
+    expected = f"needs {module}, which comes with the {extra} extra: pip install 'tinyfer[{extra}]'"
+    assert expected in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
 
 

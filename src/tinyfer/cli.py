@@ -555,7 +555,7 @@ def serve_cmd(
     queue: Annotated[int, typer.Option(min=0, help="Requests that may wait before 503.")] = 8,
     api_key: Annotated[
         str | None,
-        typer.Option(envvar="TINYFER_API_KEY", help="Require this key (X-API-Key) but on health."),
+        typer.Option(envvar="TINYFER_API_KEY", help="Require this key (X-API-Key) to see images."),
     ] = None,
     max_mb: Annotated[float, typer.Option(min=0.01, help="Largest request body, MB.")] = 20,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request.")] = 30,
@@ -564,11 +564,10 @@ def serve_cmd(
     ] = None,
 ):
     """Serve the recognizer over HTTP (needs the serve extra): /v1/predict, /docs, a page at /."""
-    from .serve import MB, ServeConfig, describe, serve
+    from .serve import MB, ServeConfig, serve
 
     cfg = ServeConfig(model=model, api_key=api_key, workers=workers, queue=queue,
                       max_bytes=int(max_mb * MB), timeout=timeout, cors=cors or [])  # fmt: skip
-    typer.echo(describe(cfg, host, port))
     _run(lambda: serve(cfg, host, port))
 
 

@@ -19,6 +19,7 @@ compared in constant time; the health checks and the static pages stay open. A b
 import asyncio
 import hmac
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -38,6 +39,8 @@ from .checkpoint import ASSETS, resolve_model_file
 from .errors import ImageTooLarge, TinyferError, VideoError
 from .io import load_image
 from .predict import Recognizer
+
+log = logging.getLogger(__name__)
 
 Detector = Literal["mtcnn", "haar"]
 
@@ -359,10 +362,12 @@ class _HTTP(Exception):
 
 
 def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the service until interrupted."""
+    """Run the service until interrupted; says where it listens once the model is loaded."""
     import uvicorn
 
-    uvicorn.run(create_app(cfg), host=host, port=port, log_level="info")
+    app = create_app(cfg)
+    log.info(describe(cfg, host, port))
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def describe(cfg: ServeConfig, host: str, port: int) -> str:
