@@ -175,6 +175,9 @@ def test_page_and_live_stream(mug_frame):
         assert face["label"] in Recognizer().labels
         ws.send_bytes(b"junk")
         assert "frame: not an image file" in ws.receive_json()["error"]
+    with _client(max_bytes=1000).websocket_connect("/v1/stream") as ws:
+        ws.send_bytes(b"x" * 2000)
+        assert "frame over the limit" in ws.receive_json()["error"]
     from starlette.websockets import WebSocketDisconnect
 
     with pytest.raises(WebSocketDisconnect), client.websocket_connect("/v1/stream") as ws:

@@ -204,21 +204,19 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
 
     def check_key(request: Request) -> None:
         if not key_ok(request.headers, {}):
-            raise _HTTP(401, "missing or wrong API key (X-API-Key or Authorization: Bearer)")
+            raise HTTPException(
+                401, "missing or wrong API key (X-API-Key or Authorization: Bearer)"
+            )
 
     @app.exception_handler(TinyferError)
     async def _bad_input(request, exc: TinyferError):
         status = 413 if isinstance(exc, ImageTooLarge) else 422
         return JSONResponse({"error": str(exc)}, status_code=status)
 
-    @app.exception_handler(_HTTP)
-    async def _http(request, exc: _HTTP):
-        return JSONResponse({"error": exc.message}, status_code=exc.status,
-                            headers=exc.headers)  # fmt: skip
-
     @app.exception_handler(HTTPException)
-    async def _starlette(request, exc: HTTPException):
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+    async def _http(request, exc: HTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
+                            headers=exc.headers)  # fmt: skip
 
     @app.exception_handler(RequestValidationError)
     async def _bad_parameter(request, exc: RequestValidationError):
@@ -272,11 +270,13 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
                      if hasattr(v, "read")]  # fmt: skip
         else:
             files = [("upload", await request.body())]
-        files = [(name, data) for name, data in files if data] if files else []
+        files = [(name, data) for name, data in files if data]
         if not files:
-            raise _HTTP(400, "no image in the request (send multipart files or a raw image body)")
+            raise HTTPException(
+                400, "no image in the request (send multipart files or a raw image body)"
+            )
         if len(files) > cfg.max_files:
-            raise _HTTP(413, f"{len(files)} images in one request; at most {cfg.max_files}")
+            raise HTTPException(413, f"{len(files)} images in one request; at most {cfg.max_files}")
         return files
 
     @app.post("/v1/predict", dependencies=[Depends(check_key)])
@@ -309,7 +309,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         try:  # the first frame now, so that an unreadable video is a 422, not a broken stream
             first = await pool.run(next, lines, None)
         except VideoError as exc:
-            raise _HTTP(422, str(exc)) from None
+            raise HTTPException(422, str(exc)) from None
 
         async def stream():
             line = first
@@ -330,19 +330,21 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
             await socket.close(code=1008, reason="missing or wrong API key")
             return
         await socket.accept()
+
+        def faces_of(data: bytes) -> list:
+            rec = pool.recognizer(detector, None)
+            return _records(rec, [("frame", data)], cfg.max_pixels, 0)[0]["faces"]
+
         try:
             while True:
                 data = await socket.receive_bytes()
+                if len(data) > cfg.max_bytes:
+                    await socket.send_json({"error": f"frame over the limit of "
+                                                     f"{cfg.max_bytes / MB:g} MB"})  # fmt: skip
+                    continue
                 try:
-                    if len(data) > cfg.max_bytes:
-                        raise _HTTP(413, f"frame over the limit of {cfg.max_bytes / MB:g} MB")
-
-                    def work(data=data):
-                        return _records(pool.recognizer(detector, None), [("frame", data)],
-                                        cfg.max_pixels, 0)[0]  # fmt: skip
-
-                    answer = {"faces": (await pool.run(work))["faces"]}
-                except (TinyferError, _HTTP) as exc:
+                    answer = {"faces": await pool.run(faces_of, data)}
+                except TinyferError as exc:
                     answer = {"error": str(exc)}
                 except Busy:
                     answer = {"error": "every inference worker is busy; frame dropped"}
@@ -353,12 +355,6 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
             return
 
     return app
-
-
-class _HTTP(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers
 
 
 def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
