@@ -15,6 +15,7 @@ calibrate int8 (its Training split, never test faces).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import tempfile
@@ -44,6 +45,7 @@ def measure(args, out: Path, work: Path) -> dict:
     model, meta = load_model(args.run_dir / "model.pt")
     evals = [tuple(e.rsplit(":", 1)) for e in args.eval]
 
+    @functools.cache  # the first set serves the export checks and its evaluation alike
     def faces_of(data: str):
         return load_eval_data(data, img_size=meta.img_size, preprocessing=meta.preprocessing,
                               prepared_dir=args.prepared, progress=False)  # fmt: skip
