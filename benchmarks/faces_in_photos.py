@@ -74,7 +74,7 @@ def held_out(files: list[Path], run_dir: Path) -> list[Path]:
     did not train on their dataset."""
     from tinyfer.config import TrainConfig
     from tinyfer.prepare import prepare
-    from tinyfer.splits import make_split
+    from tinyfer.training.phases import split_data
 
     cfg = TrainConfig.from_yaml(run_dir / "config.yaml")
     name = files[0].relative_to(DATA).parts[0]
@@ -85,8 +85,7 @@ def held_out(files: list[Path], run_dir: Path) -> list[Path]:
         raise SystemExit(f"{run_dir} trained on {seen[0]}, which from here is not "
                          f"{DATA / name}: run this where the run was trained")  # fmt: skip
     data = prepare(cfg.data, cfg.prepared_dir, progress=False)
-    parts = make_split(data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed,
-                       labels=data.labels, sources=data.sources)  # fmt: skip
+    parts = split_data(cfg, data)
     test = {str(Path(p).resolve()) for p in data.paths[parts["test"]]}
     return [f for f in files if str(f.resolve()) in test]
 

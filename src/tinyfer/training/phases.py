@@ -307,6 +307,12 @@ def _begin(cfg: TrainConfig, out_dir, resume: bool, data: Prepared | None, parts
     return run_dir, *_setup(cfg, data, parts)
 
 
+def split_data(cfg: TrainConfig, data: Prepared) -> dict[str, np.ndarray]:
+    """A run's train / val / test indices into ``data``, as ``cfg.split`` makes them."""
+    return make_split(data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed,
+                      labels=data.labels, sources=data.sources)  # fmt: skip
+
+
 def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
     from ..augment import AugmentConfig
     from ..models import create_model
@@ -314,8 +320,7 @@ def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
 
     data = data if data is not None else load_data(cfg)
     if parts is None:
-        parts = make_split(data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed,
-                           labels=data.labels, sources=data.sources)  # fmt: skip
+        parts = split_data(cfg, data)
     soft = cfg.classify.soft_labels and data.soft.shape[1] > 0
     if soft:
         log.info("training on soft labels (each face's vote distribution)")
