@@ -9,7 +9,7 @@ if [ "${1:-}" = "--all" ]; then
   shift
   set -- -m "" "$@"
 fi
-source scripts/venv.sh train,serve,test
+source scripts/venv.sh train,serve,ray,test
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
 exec .venv/bin/python -m pytest "$@"

@@ -257,3 +257,46 @@ def test_fuzzed_images_cost_only_themselves(tmp_path, onnx_model):
     assert len(records) + skipped == n_files
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     assert peak_mb < 2000, peak_mb
+
+
+@pytest.mark.slow
+def test_ray_workers_give_the_same_records_and_problems(rec, onnx_model, inputs, tmp_path):
+    """Two Ray workers on a local instance: the records of a local run (in another order:
+    as inputs finish, a video's frames together and in order), the same bad inputs named,
+    the same counts, and the annotated copies written."""
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    import functools
+
+    from tinyfer.batch import RayOptions
+
+    folder, video = inputs
+    (tmp_path / "fake.jpg").write_bytes(b"garbage")
+    items = [folder, video, tmp_path / "fake.jpg", tmp_path / "missing.jpg"]
+    here, text_here, problems_here = run(rec, items, "json", every=2)
+    make = functools.partial(Recognizer, onnx_model, threads=1)
+    on_ray, text_ray, problems_ray = run(rec, items, "json", every=2,
+                                         ray=RayOptions(make, workers=2),
+                                         annotate_dir=tmp_path / "ann")  # fmt: skip
+    key = lambda r: (r["file"], r.get("frame", -1))  # noqa: E731
+    records_here, records_ray = json.loads(text_here), json.loads(text_ray)
+    assert sorted(records_ray, key=key) == sorted(records_here, key=key)
+    frames = [r["frame"] for r in records_ray if "frame" in r]
+    assert frames == [0, 2, 4]
+    first = next(i for i, r in enumerate(records_ray) if "frame" in r)
+    assert all("frame" in r for r in records_ray[first : first + 3])  # the video's, together
+    assert sorted(problems_ray) == sorted(problems_here) and len(problems_ray) == 2
+    for field in ("images", "videos", "frames", "faces", "without_face", "skipped"):
+        assert getattr(on_ray, field) == getattr(here, field), field
+    names = sorted(p.name for p in (tmp_path / "ann").iterdir())
+    assert names == ["blank.png", "clip.mp4", "face0.jpg", "face1.jpg", "face2.jpg"]
+
+
+def test_the_camera_is_not_sent_to_ray(rec):
+    import functools
+
+    from tinyfer.batch import RayOptions
+    from tinyfer.errors import TinyferError
+
+    options = RayOptions(functools.partial(Recognizer), workers=1)
+    with pytest.raises(TinyferError, match="--webcam reads this machine's camera"):
+        run(rec, [], "json", camera=0, ray=options)

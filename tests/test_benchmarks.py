@@ -126,3 +126,43 @@ def test_serve_load_runs(tmp_path, mug_frame):
     assert [r["clients"] for r in result["load"]] == [1, 3]
     assert all(r["ok"] == 6 and r["errors"] == 0 for r in result["load"])
     assert result["direct_recognizer_ms"] > 0 and result["server_rss_mb_end"] > 0
+
+
+@pytest.mark.slow
+def test_executors_benchmark_runs_and_compares(synth_prepared, tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    import yaml
+
+    from tinyfer.config import TrainConfig, from_dict, to_dict
+
+    cfg = from_dict(TrainConfig, {
+        "data": {"path": synth_prepared.manifest["root"]}, "model": {"name": "tiny"},
+        "classify": {"init": "random", "epochs": 1, "patience": 0},
+        "trainer": {"batch_size": 32, "progress": False},
+        "experiment": {"folds": 2, "grid": {"model.dropout": [0.2]}},
+        "prepared_dir": os.path.dirname(synth_prepared.file),
+    })  # fmt: skip
+    config = tmp_path / "grid.yaml"
+    config.write_text(yaml.safe_dump(to_dict(cfg)))
+    _run("executors.py", str(config), "--out", str(tmp_path / "exp"), "--name", "e",
+         tmp_path=tmp_path)  # fmt: skip
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert {n: r["trainings"] for n, r in result["runs"].items()} == {
+        "here": 2, "jobs2": 2, "ray2": 2}  # fmt: skip
+    assert result["identical_predictions"]["jobs2_vs_ray2"] is True
+
+
+@pytest.mark.slow
+def test_predict_throughput_runs(onnx_model, face_frames, tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    import shutil
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i, frame in enumerate(face_frames):
+        shutil.copy(frame, folder / f"{i}.jpg")
+    _run("predict_throughput.py", str(folder), "--workers", "1", "--model", str(onnx_model),
+         "--name", "p", tmp_path=tmp_path)  # fmt: skip
+    runs = json.loads((tmp_path / "p.json").read_text())["runs"]
+    assert runs["here"]["images"] == runs["ray1"]["images"] == len(face_frames)
+    assert runs["here"]["faces"] == runs["ray1"]["faces"] > 0

@@ -189,7 +189,9 @@ def test_predict_says_why_an_image_may_have_no_face(onnx_model, tmp_path):
 @pytest.mark.parametrize(
     ("args", "module", "extra"),
     [(["models"], "torch", "train"), (["train", "configs/demo.yaml"], "torch", "train"),
-     (["serve"], "fastapi", "serve")],
+     (["serve"], "fastapi", "serve"),
+     (["experiment", "configs/demo.yaml", "--executor", "ray", "--out", "/nonexistent/x"],
+      "ray", "ray")],
 )  # fmt: skip
 def test_commands_that_need_an_extra_say_so_without_it(args, module, extra):
     """The light install has no extras: simulated by making ``import MODULE`` fail."""

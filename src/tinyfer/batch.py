@@ -65,6 +65,13 @@ class Summary:
     def processed(self) -> int:
         return self.images + self.videos
 
+    def add(self, other: Summary) -> None:
+        """Count ``other``'s inputs in this one too (a worker's, on Ray)."""
+        for name in ("images", "videos", "frames", "faces", "without_face", "box_framed",
+                     "skipped"):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failed += other.failed
+
 
 def expand_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[tuple[str, str]], int]:
     """Files named by ``inputs`` (files, folders searched recursively for images and videos,
@@ -196,7 +203,7 @@ WRITERS = {"table": TableWriter, "json": JsonWriter, "csv": CsvWriter}
 
 
 class _Annotator:
-    """Writes annotated copies into ``out_dir``: images as images, videos as .mp4."""
+    """Names the annotated copies in ``out_dir``: images as images, videos as .mp4."""
 
     def __init__(self, out_dir: Path):
         if out_dir.exists() and not out_dir.is_dir():
@@ -208,27 +215,29 @@ class _Annotator:
                                f"({exc.strerror or exc})") from None  # fmt: skip
         self.out_dir, self.used = out_dir, set()
 
-    def name(self, source: str, suffix: str) -> Path:
-        stem = Path(source).stem or "webcam"
+    def path_for(self, source: Path | int) -> Path:
+        """A new file for ``source``'s annotated copy (two inputs ``a/x.jpg``, ``b/x.jpg``
+        get ``x.jpg`` and ``x-2.jpg``)."""
+        if isinstance(source, int) or source.suffix.lower() in VIDEO_SUFFIXES:
+            stem, suffix = ("webcam" if isinstance(source, int) else source.stem), ".mp4"
+        else:
+            stem, suffix = source.stem, source.suffix.lower()
+            suffix = suffix if suffix in (".jpg", ".jpeg", ".png", ".bmp") else ".png"
         name, n = f"{stem}{suffix}", 1
-        while name in self.used:  # two inputs with one file name: a/x.jpg, b/x.jpg
+        while name in self.used:
             n += 1
             name = f"{stem}-{n}{suffix}"
         self.used.add(name)
         return self.out_dir / name
 
-    def image(self, source: str, image: np.ndarray, faces: Sequence[Prediction]) -> None:
-        import cv2
 
-        from .annotate import annotate
+def _write_annotated(path: Path, image: np.ndarray, faces: Sequence[Prediction]) -> None:
+    import cv2
 
-        suffix = Path(source).suffix.lower()
-        path = self.name(source, suffix if suffix in (".jpg", ".jpeg", ".png", ".bmp") else ".png")
-        if not cv2.imwrite(str(path), annotate(image, faces)):
-            raise TinyferError(f"{path}: cannot write the annotated image")
+    from .annotate import annotate
 
-    def video(self, source: str, every: int) -> _VideoSink:
-        return _VideoSink(self.name(source, ".mp4"), every)
+    if not cv2.imwrite(str(path), annotate(image, faces)):
+        raise TinyferError(f"{path}: cannot write the annotated image")
 
 
 class _VideoSink:
@@ -257,6 +266,45 @@ class _VideoSink:
             self.writer.release()
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One input to predict: an image or video file, or a camera; where its annotated copy
+    goes (None: nowhere)."""
+
+    source: Path | int
+    annotate_to: Path | None
+    every: int
+    max_frames: int | None
+
+    @property
+    def name(self) -> str:
+        return str(self.source) if isinstance(self.source, Path) else f"camera {self.source}"
+
+
+def _process(recognizer: Recognizer, job: _Job, emit: Callable[[Record], None],
+             summary: Summary) -> str | None:  # fmt: skip
+    """Predict one input, ``emit`` its records as they come and count them in ``summary``;
+    what was wrong with it (its records so far stay emitted), or None."""
+    source, name = job.source, job.name
+    try:
+        if isinstance(source, Path) and source.suffix.lower() not in VIDEO_SUFFIXES:
+            image = load_image(source)
+            faces = recognizer.predict(image)
+            emit(Record(name, faces))
+            if job.annotate_to:
+                _write_annotated(job.annotate_to, image, faces)
+            summary.images += 1
+            _count(recognizer, faces, summary)
+        else:
+            _run_video(recognizer, job, emit, summary)
+    except TinyferError as exc:
+        message = str(exc).removeprefix(f"{name}: ")
+        if isinstance(source, Path) and "unrecognised format" in message:
+            message = "not an image or a video (unrecognised format)"
+        return message
+    return None
+
+
 def run_predictions(
     recognizer: Recognizer,
     inputs: Sequence[str],
@@ -268,11 +316,18 @@ def run_predictions(
     camera: int | None = None,
     max_frames: int | None = None,
     on_problem: Callable[[str, str], None] = lambda source, problem: None,
+    ray: RayOptions | None = None,
 ) -> Summary:
     """Predict every input (and the camera, if given), writing records to ``stream`` in
-    ``fmt`` as they come; ``on_problem(input, message)`` hears of each bad input."""
+    ``fmt`` as they come; ``on_problem(input, message)`` hears of each bad input.
+
+    Here, inputs are taken in their order. With ``ray``, they are shared among Ray workers
+    (one recognizer each, made like ``recognizer``) and each input's records are written when
+    it is done, so inputs come in the order they finish; a video's frames stay together."""
     if fmt not in WRITERS:
         raise TinyferError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if ray is not None and camera is not None:
+        raise TinyferError("--webcam reads this machine's camera: not with --executor ray")
     annotator = _Annotator(annotate_dir) if annotate_dir is not None else None  # before output
     files, problems, skipped = expand_inputs(inputs)
     summary = Summary(skipped=skipped)
@@ -281,34 +336,68 @@ def run_predictions(
         on_problem(source, problem)
     writer = WRITERS[fmt](stream, recognizer.labels)
     sources: list[Path | int] = [*files, *([camera] if camera is not None else [])]
+    jobs = [_Job(s, annotator.path_for(s) if annotator else None, every, max_frames)
+            for s in sources]  # fmt: skip
     try:
-        for source in sources:
-            name = str(source) if isinstance(source, Path) else f"camera {source}"
-            try:
-                if isinstance(source, Path) and source.suffix.lower() not in VIDEO_SUFFIXES:
-                    image = load_image(source)
-                    faces = recognizer.predict(image)
-                    writer.write(Record(name, faces))
-                    if annotator:
-                        annotator.image(name, image, faces)
-                    summary.images += 1
-                    summary.faces += len(faces)
-                    summary.without_face += not faces
-                    summary.box_framed += _box_framed(recognizer, faces)
-                else:
-                    _run_video(recognizer, source, name, writer, annotator, every, max_frames,
-                               summary)  # fmt: skip
-            except TinyferError as exc:
-                message = str(exc).removeprefix(f"{name}: ")
-                if isinstance(source, Path) and "unrecognised format" in message:
-                    message = "not an image or a video (unrecognised format)"
-                summary.failed.append((name, message))
-                on_problem(name, message)
+        if ray is None:
+            done = ((job, _process(recognizer, job, writer.write, summary)) for job in jobs)
+        else:
+            done = _on_ray(ray, jobs, writer.write, summary)
+        for job, problem in done:
+            if problem is not None:
+                summary.failed.append((job.name, problem))
+                on_problem(job.name, problem)
     except KeyboardInterrupt:  # the way to stop a camera; what was written stays valid
         pass
     finally:
         writer.close()
     return summary
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Batch prediction on Ray: ``workers`` actors, each with its own recognizer made by
+    ``make_recognizer`` (picklable, e.g. ``functools.partial(Recognizer, model, ...)``) and
+    one CPU; on the cluster at ``address`` (None: a Ray instance on this machine). The input
+    files (and the --annotate folder) must be at the same paths on every node."""
+
+    make_recognizer: Callable[[], Recognizer]
+    workers: int = 2
+    address: str | None = None
+
+
+class _RayWorker:
+    """A Ray actor: one recognizer, kept for every input it is given."""
+
+    def __init__(self, make_recognizer: Callable[[], Recognizer]):
+        self.recognizer = make_recognizer()
+
+    def run(self, job: _Job) -> tuple[_Job, list[Record], Summary, str | None]:
+        records: list[Record] = []
+        summary = Summary()
+        problem = _process(self.recognizer, job, records.append, summary)
+        return job, records, summary, problem
+
+
+def _on_ray(options: RayOptions, jobs: list[_Job], emit, summary: Summary):
+    """Yield ``(job, problem)`` as Ray's workers finish them, emitting their records."""
+    from ray.util import ActorPool
+
+    from .cluster import connect
+
+    with connect(
+        options.address, num_cpus=options.workers if options.address is None else None
+    ) as ray:
+        # A worker that dies (a crash, a lost node) is restarted and its input run again.
+        actor = ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2)(_RayWorker)
+        pool = ActorPool([actor.remote(options.make_recognizer) for _ in range(options.workers)])
+        for job, records, counts, problem in pool.map_unordered(
+            lambda worker, job: worker.run.remote(job), jobs
+        ):
+            for record in records:
+                emit(record)
+            summary.add(counts)
+            yield job, problem
 
 
 def _frames(source: Path | int, every: int, max_frames: int | None) -> Iterator:
@@ -318,30 +407,27 @@ def _frames(source: Path | int, every: int, max_frames: int | None) -> Iterator:
         yield frame
 
 
-def _box_framed(recognizer: Recognizer, faces) -> int:
-    if recognizer.geometry != "template":
-        return 0
-    return sum(f.landmarks is None for f in faces)
+def _count(recognizer: Recognizer, faces: Sequence[Prediction], summary: Summary) -> None:
+    summary.faces += len(faces)
+    summary.without_face += not faces
+    if recognizer.geometry == "template":  # faces cut by their box, for want of landmarks
+        summary.box_framed += sum(f.landmarks is None for f in faces)
 
 
-def _run_video(recognizer, source, name, writer, annotator, every, max_frames, summary):
-    sink = None
-    if annotator:
-        sink = annotator.video(name if isinstance(source, Path) else "webcam", every)
+def _run_video(recognizer: Recognizer, job: _Job, emit, summary: Summary) -> None:
+    sink = _VideoSink(job.annotate_to, job.every) if job.annotate_to else None
     try:
         counted = False
-        for frame in _frames(source, every, max_frames):
+        for frame in _frames(job.source, job.every, job.max_frames):
             if not counted:  # a video counts once its first frame is read
                 summary.videos += 1
                 counted = True
             faces = recognizer.predict(frame.image)
-            writer.write(Record(name, faces, frame.index, frame.time))
+            emit(Record(job.name, faces, frame.index, frame.time))
             if sink:
                 sink.add(frame, faces)
             summary.frames += 1
-            summary.faces += len(faces)
-            summary.without_face += not faces
-            summary.box_framed += _box_framed(recognizer, faces)
+            _count(recognizer, faces, summary)
     finally:
         if sink:
             sink.close()

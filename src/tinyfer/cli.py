@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import sys
@@ -27,6 +28,10 @@ MODEL_HELP = (
 FormatOpt = Annotated[
     str, typer.Option("--format", "-f", help="auto, mug, fer2013, ferplus, ckplus, jaffe or folder")
 ]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: this machine)."),
+]
 
 
 @app.callback()
@@ -45,6 +50,11 @@ def _err():
     from rich.console import Console
 
     return Console(stderr=True)
+
+
+class Executor(str, enum.Enum):
+    local = "local"
+    ray = "ray"
 
 
 def _run(fn):
@@ -378,16 +388,33 @@ def experiment_cmd(
     protocol: Annotated[
         str | None, typer.Option(help="subject (default) or random (leaky, to measure the leak).")
     ] = None,
+    executor: Annotated[
+        Executor | None,
+        typer.Option(help="Where trainings run: local (default) or ray (the ray extra)."),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Trainings at once: local processes, or a local Ray's CPUs."),
+    ] = None,
+    address: AddressOpt = None,
 ):
-    """Train and test every grid variant on subject-grouped folds; stats and a report."""
+    """Train and test every grid variant on subject-grouped folds; stats and a report.
+
+    Each fold is kept as it finishes: the same command with --out resumes, on any executor."""
     import time
 
-    from .evaluation.experiment import run_experiment
+    from .experiments.grid import run_experiment
 
     def work():
         overrides = list(set_ or [])
         if protocol:
             overrides.append(f"experiment.protocol={protocol}")
+        if executor is not None:
+            overrides.append(f"experiment.executor={executor.value}")
+        if jobs is not None:
+            overrides.append(f"experiment.jobs={jobs}")
+        if address is not None:  # quoted: YAML would read some HOST:PORT as a number
+            overrides.append(f"experiment.address={json.dumps(address)}")
         cfg = _train_config(config, overrides, None, None, None)
         folder = out or Path("runs") / f"experiment-{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         return run_experiment(cfg, folder, progress=cfg.trainer.progress)
@@ -493,13 +520,22 @@ def predict_cmd(
         ),
     ] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="onnxruntime threads.")] = None,
+    executor: Annotated[
+        Executor,
+        typer.Option(help="local, or ray: inputs shared among Ray workers (the ray extra)."),
+    ] = Executor.local,
+    workers: Annotated[int, typer.Option(min=1, help="Ray: workers, a recognizer each.")] = 2,
+    address: AddressOpt = None,
 ):
     """Recognise the expressions of the faces in images, folders, videos or a camera.
 
     Results stream to stdout (one line/record per face); problems and the summary go to
-    stderr. The exit status is 1 only when no input at all could be processed.
+    stderr. The exit status is 1 only when no input at all could be processed. With
+    --executor ray, each input's records come when a worker finishes it, in that order.
     """
-    from .batch import run_predictions
+    import functools
+
+    from .batch import RayOptions, run_predictions
     from .predict import Recognizer
 
     if not inputs and not webcam:
@@ -509,10 +545,15 @@ def predict_cmd(
     def problem(source: str, message: str) -> None:
         err.print(f"[bold red]skipped:[/] {source}: {message}", highlight=False, soft_wrap=True)
 
-    rec = _run(lambda: Recognizer(model, detector=detector, min_face=min_face, threads=threads))
+    make = functools.partial(Recognizer, model, detector=detector, min_face=min_face,
+                             threads=threads)  # fmt: skip
+    rec = _run(make)  # here too on Ray: a bad --model fails before the workers start
+    ray = None
+    if executor is Executor.ray:
+        ray = RayOptions(functools.partial(make, threads=threads or 1), workers, address)
     s = _run(lambda: run_predictions(
         rec, inputs or [], sys.stdout, fmt=format, annotate_dir=annotate, every=every,
-        camera=camera if webcam else None, max_frames=max_frames, on_problem=problem,
+        camera=camera if webcam else None, max_frames=max_frames, on_problem=problem, ray=ray,
     ))  # fmt: skip
     parts = [f"{s.images} image(s)"] + (
         [f"{s.videos} video(s), {s.frames} frames"] * bool(s.videos)
@@ -631,6 +672,7 @@ def _ours_or_errors(record: logging.LogRecord) -> bool:
 EXTRA_MODULES = {
     **dict.fromkeys(("torch", "lightning", "kornia", "scipy", "onnx", "onnxscript"), "train"),
     **dict.fromkeys(("fastapi", "starlette", "uvicorn", "multipart"), "serve"),
+    "ray": "ray",
 }
 
 

@@ -160,6 +160,26 @@ class TrainerConfig:
 
 
 @dataclass
+class Resources:
+    """What one training of an experiment asks for: ``cpus`` (its torch threads; 0: this
+    machine's cores shared among the jobs locally, 1 on Ray) and ``gpus`` (Ray's share)."""
+
+    cpus: int = 0
+    gpus: float = 0.0
+
+
+#: The experiment settings that say how a grid runs, not what it trains: they may change
+#: when an experiment (or one of its folds) is resumed.
+EXECUTION_KEYS = (
+    "experiment.executor",
+    "experiment.jobs",
+    "experiment.address",
+    "experiment.resources.",
+    "experiment.retries",
+)
+
+
+@dataclass
 class ExperimentConfig:
     """A grid of variants x subject-grouped folds (x repeated seeds), for ``tinyfer experiment``.
 
@@ -178,6 +198,12 @@ class ExperimentConfig:
         }
     )
     keep_checkpoints: bool = False
+    # How it runs, not what: these may change when an experiment is resumed.
+    executor: Literal["local", "ray"] = "local"
+    jobs: int = 1  # trainings at once: local processes, or a local Ray instance's CPUs
+    address: str | None = None  # ray: auto, HOST:PORT or ray://HOST:PORT; None: this machine
+    resources: Resources = field(default_factory=Resources)
+    retries: int = 2  # times a training whose worker died is run again
 
 
 @dataclass
@@ -264,6 +290,10 @@ RANGES: dict[str, Range] = {
     "trainer.devices": Range(1, 4096),
     "experiment.folds": Range(2, 1000),
     "experiment.repeats": Range(1, 1000),
+    "experiment.jobs": Range(1, 1024),
+    "experiment.resources.cpus": Range(0, 4096),
+    "experiment.resources.gpus": Range(0, 1024),
+    "experiment.retries": Range(0, 100),
     "seed": Range(0, 2**32 - 1),
 }
 

@@ -25,7 +25,7 @@ from ..checkpoint import (
     save_encoder,
     save_model,
 )
-from ..config import TrainConfig, from_dict, to_dict
+from ..config import EXECUTION_KEYS, TrainConfig, from_dict, to_dict
 from ..errors import ConfigError, TinyferError
 from ..prepare import Prepared, prepare, preprocessing_of
 from ..splits import make_split
@@ -39,6 +39,7 @@ RESUMABLE_CHANGES = (
     "classify.epochs",
     "classify.patience",
     "trainer.",
+    *EXECUTION_KEYS,  # an experiment's folds carry its section
 )
 
 
@@ -72,6 +73,15 @@ def _is_rank_zero() -> bool:
     return getattr(rank_zero_only, "rank", 0) == 0
 
 
+def config_changes(saved: dict, cfg: TrainConfig, allowed: tuple = RESUMABLE_CHANGES) -> str:
+    """What ``cfg`` changes from the ``saved`` config besides the keys starting with one of
+    ``allowed``, as ``key: old -> new; ...`` ('' when nothing)."""
+    old = _flatten(to_dict(from_dict(TrainConfig, saved)))
+    new = _flatten(to_dict(cfg))
+    diff = sorted(k for k in new if old.get(k) != new[k] and not k.startswith(allowed))
+    return "; ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in diff)
+
+
 def _start_run(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
     """Write config.yaml; on resume, refuse a config that differs in what it trains."""
     import yaml
@@ -84,13 +94,8 @@ def _start_run(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
             raise TinyferError(
                 f"{run_dir} already holds a run; pass --resume to continue it, or another --out"
             )
-        old = _flatten(to_dict(from_dict(TrainConfig, yaml.safe_load(saved.read_text()))))
-        new = _flatten(to_dict(cfg))
-        diff = sorted(
-            k for k in new if old.get(k) != new[k] and not k.startswith(RESUMABLE_CHANGES)
-        )
-        if diff:
-            detail = "; ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in diff)
+        detail = config_changes(yaml.safe_load(saved.read_text()), cfg)
+        if detail:
             raise ConfigError(
                 f"cannot resume {run_dir} with a different config ({detail}). Only epochs, "
                 "patience and trainer settings may change; start a new run for the rest."

@@ -8,9 +8,9 @@ import pytest
 
 from tinyfer.config import TrainConfig, from_dict
 from tinyfer.errors import SplitError
-from tinyfer.evaluation.experiment import fold_dir, make_variants, run_experiment
 from tinyfer.evaluation.metrics import compute_metrics
-from tinyfer.evaluation.stats import mcnemar, paired_test, summary
+from tinyfer.experiments.grid import fold_dir, make_variants, run_experiment
+from tinyfer.experiments.stats import mcnemar, paired_test, summary
 
 
 def _cfg(synth_prepared, **experiment) -> TrainConfig:
@@ -96,7 +96,7 @@ def test_random_protocol_is_labelled_leaky(synth_prepared, tmp_path):
 
 _CRASH_ON_FOLD_1 = """
 import ctypes, sys
-import tinyfer.evaluation.experiment as experiment
+import tinyfer.experiments.grid as experiment
 from tinyfer.cli import app
 real = experiment._run_fold
 def crashing(data, cfg, variant, fold, out, repeat):
@@ -136,3 +136,115 @@ def test_a_native_crash_names_the_fold_and_the_next_run_resumes_it(synth_prepare
     )
     assert not (tmp_path / "exp" / "running.json").exists()
     assert (tmp_path / "exp" / "results.json").is_file()
+
+
+def _read(exp, variant, fold):
+    with np.load(fold_dir(exp, variant, 0, fold) / "predictions.npz") as f:
+        return {k: f[k] for k in f.files}
+
+
+@pytest.mark.slow
+def test_every_executor_gives_the_same_predictions(synth_prepared, tmp_path):
+    """Here, in 2 local processes, and as tasks of a local 2-CPU Ray instance: for the same
+    seeds, every fold's predictions and probabilities are identical."""
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    runs = {
+        "here": {},
+        "jobs": {"jobs": 2},
+        "ray": {"executor": "ray", "jobs": 2},
+    }
+    for name, how in runs.items():
+        cfg = _cfg(synth_prepared, folds=2, resources={"cpus": 1}, **how)
+        run_experiment(cfg, tmp_path / name, progress=False)
+    for variant in ("augment=on", "augment=off"):
+        for fold in range(2):
+            here = _read(tmp_path / "here", variant, fold)
+            for name in ("jobs", "ray"):
+                other = _read(tmp_path / name, variant, fold)
+                assert other.keys() == here.keys()
+                for key in here:
+                    np.testing.assert_array_equal(other[key], here[key], err_msg=f"{name} {key}")
+    results = [json.loads((tmp_path / n / "results.json").read_text()) for n in runs]
+    assert results[0]["variants"] == results[1]["variants"] == results[2]["variants"]
+
+
+def test_the_executor_may_change_on_resume_but_not_what_is_trained(synth_prepared, tmp_path):
+    from tinyfer.errors import ConfigError
+    from tinyfer.experiments.grid import _start
+
+    _start(tmp_path, _cfg(synth_prepared))
+    _start(tmp_path, _cfg(synth_prepared, executor="ray", jobs=4, address="auto"))
+    with pytest.raises(ConfigError, match=r"experiment.folds: 3 -> 2"):
+        _start(tmp_path, _cfg(synth_prepared, folds=2))
+
+
+def _dies_once(marker_dir: str, item: int) -> int:
+    """Item 1's first try kills its worker process; item 2 raises."""
+    import signal
+    from pathlib import Path
+
+    marker = Path(marker_dir) / f"{item}.tried"
+    if item == 1 and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    if item == 2:
+        raise ValueError("item 2 is bad")
+    return item * item
+
+
+def _check_outcomes(outcomes, started):
+    by_item = {}
+    for o in outcomes:
+        assert o.item not in by_item, f"item {o.item} came back twice"
+        by_item[o.item] = o
+    assert sorted(by_item) == [0, 1, 2, 3]
+    assert {i: by_item[i].result for i in (0, 1, 3)} == {0: 0, 1: 1, 3: 9}
+    assert by_item[2].error == "ValueError: item 2 is bad"  # raised: reported, not retried
+
+
+@pytest.mark.slow
+def test_local_processes_rerun_a_killed_worker_and_report_a_failure(tmp_path):
+    from tinyfer.experiments.executors import run_processes
+
+    started = []
+    outcomes = run_processes(_dies_once, [0, 1, 2, 3], str(tmp_path), jobs=2, threads=1,
+                             retries=1, on_start=started.append)  # fmt: skip
+    _check_outcomes(outcomes, started)
+    # The killed item ran twice; an item running beside it when the pool broke may have too.
+    assert started.count(1) == 2 and started.count(0) + started.count(3) == 2
+    (tmp_path / "1.tried").unlink()
+    (lost,) = run_processes(_dies_once, [1], str(tmp_path), jobs=2, threads=1, retries=0,
+                            on_start=started.append)  # fmt: skip
+    assert lost.error == "its worker process died (1 tries)" and lost.result is None
+
+
+@pytest.mark.slow
+def test_ray_reruns_a_killed_worker_and_reports_a_failure(tmp_path):
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    import sys
+
+    from tinyfer.experiments.executors import run_ray
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tests/
+    started = []
+    outcomes = run_ray(_dies_once, [0, 1, 2, 3], str(tmp_path), address=None, num_cpus=2,
+                       cpus=1, gpus=0, retries=1, on_start=started.append)  # fmt: skip
+    _check_outcomes(outcomes, started)
+    assert (tmp_path / "1.tried").is_file()
+
+
+def test_an_unreachable_ray_address_fails_fast_and_names_it():
+    import time
+
+    from tinyfer.cluster import connect
+    from tinyfer.errors import TinyferError
+
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    start = time.perf_counter()
+    refused = r"cannot reach the Ray cluster at 127\.0\.0\.1:9 \(Connection refused\)"
+    with pytest.raises(TinyferError, match=refused), connect("127.0.0.1:9"):
+        pass
+    malformed = "expected auto, HOST:PORT or ray://HOST:PORT"
+    with pytest.raises(TinyferError, match=malformed), connect("ray://nowhere"):
+        pass
+    assert time.perf_counter() - start < 10

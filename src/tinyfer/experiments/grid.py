@@ -3,6 +3,7 @@ subject-grouped folds (and repeated seeds), resumable, then aggregated and repor
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -16,8 +17,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..config import TrainConfig, from_dict, to_dict
-from ..errors import ConfigError
+from ..config import EXECUTION_KEYS, TrainConfig, from_dict, to_dict
+from ..errors import ConfigError, TinyferError
 from ..prepare import Prepared, prepare
 from ..splits import random_kfold, subject_kfold, validation_split
 
@@ -100,86 +101,152 @@ def _protocol(data: Prepared, cfg: TrainConfig, all_folds) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class FoldTask:
+    """One training of the grid: a variant on one fold of one repeat, trained in ``out``."""
+
+    variant: Variant
+    repeat: int
+    fold: int
+    out: Path
+
+    def __str__(self) -> str:
+        return f"{self.variant.name}, repeat {self.repeat}, fold {self.fold}"
+
+
+def _start(exp_dir: Path, cfg: TrainConfig) -> None:
+    """Write the experiment's config; refuse a folder holding one that trains otherwise."""
+    from ..training.phases import config_changes
+
+    saved = exp_dir / "config.yaml"
+    if saved.is_file():
+        changed = config_changes(yaml.safe_load(saved.read_text()), cfg,
+                                 allowed=(*EXECUTION_KEYS, "trainer.progress"))  # fmt: skip
+        if changed:
+            raise ConfigError(f"{exp_dir} holds an experiment with another config ({changed}); "
+                              "use another --out")  # fmt: skip
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    saved.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    (exp_dir / "command.txt").write_text(" ".join(sys.argv) + "\n")
+
+
+class _InTraining:
+    """The trainings running now, kept in a file, so that the next run names those a crash or
+    a kill of this one lost."""
+
+    def __init__(self, path: Path):
+        self.path, self.names = path, []
+
+    def start(self, task: FoldTask) -> None:
+        self.names.append(str(task))
+        self.path.write_text(json.dumps(self.names))
+        log.info("%s: training in %s", task, task.out)
+
+    def end(self, task: FoldTask) -> None:
+        self.names.remove(str(task))
+        self.path.write_text(json.dumps(self.names))
+
+
+def _execute(cfg: TrainConfig, tasks: list[FoldTask], shared: tuple, on_start):
+    """The executor ``cfg.experiment`` names, over ``tasks``; yields their outcomes."""
+    from ..progress import default_workers
+    from .executors import run_here, run_processes, run_ray
+
+    exp = cfg.experiment
+    cpus = exp.resources.cpus
+    if exp.executor == "ray" or exp.jobs > 1:  # workers' bars would fight over the terminal
+        data, run_cfg, folds = shared
+        quiet = dataclasses.replace(run_cfg.trainer, progress=False)
+        shared = (data, dataclasses.replace(run_cfg, trainer=quiet), folds)
+    if exp.executor == "ray":
+        return run_ray(_fold_task, tasks, shared, address=exp.address,
+                       num_cpus=exp.jobs * (cpus or 1) if exp.jobs > 1 else None,
+                       cpus=cpus or 1, gpus=exp.resources.gpus, retries=exp.retries,
+                       on_start=on_start)  # fmt: skip
+    threads = cpus or max(1, default_workers() // exp.jobs)
+    if exp.jobs == 1:
+        return run_here(_fold_task, tasks, shared, threads=threads, on_start=on_start)
+    return run_processes(_fold_task, tasks, shared, jobs=exp.jobs, threads=threads,
+                         retries=exp.retries, on_start=on_start)  # fmt: skip
+
+
 def run_experiment(cfg: TrainConfig, exp_dir: str | Path, *, progress: bool = True) -> Path:
     """Train and test every variant on every fold; finished folds are never re-run.
 
-    Returns the experiment directory, which then holds ``results.json`` and the report.
+    The trainings run where ``cfg.experiment`` says (here, in local processes, or on Ray);
+    each fold's predictions are saved as it finishes. Returns the experiment directory, which
+    then holds ``results.json`` and the report.
     """
-    from .report import write_report
+    from ..evaluation.report import write_report
+    from ..progress import track
+
+    if cfg.experiment.executor == "ray":
+        import ray  # noqa: F401  (without the extra, said before any work)
 
     exp_dir = Path(exp_dir)
     variants = make_variants(cfg)
     data = prepare(cfg.data, cfg.prepared_dir, progress=progress)
     all_folds = [make_folds(data, cfg, r) for r in range(cfg.experiment.repeats)]
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    saved = exp_dir / "config.yaml"
-    if saved.is_file() and yaml.safe_load(saved.read_text()) != to_dict(cfg):
-        raise ConfigError(f"{exp_dir} holds an experiment with another config; use another --out")
-    saved.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    (exp_dir / "command.txt").write_text(" ".join(sys.argv) + "\n")
+    _start(exp_dir, cfg)
     protocol = _protocol(data, cfg, all_folds)
     (exp_dir / "protocol.json").write_text(json.dumps(protocol, indent=2))
 
-    jobs = [
-        (r, f, v)
+    tasks = [
+        FoldTask(v, r, f, fold_dir(exp_dir, v.name, r, f))
         for r in range(cfg.experiment.repeats)
         for f in range(cfg.experiment.folds)
         for v in variants
     ]
-    # The fold in training, so that one lost to a crash or a kill is named by the next run.
+    todo = [t for t in tasks if not (t.out / "predictions.npz").is_file()]
     running = exp_dir / "running.json"
     if running.is_file():
         lost = json.loads(running.read_text())
         log.warning(
-            "the last run of this experiment stopped while training %s, repeat %d, fold %d "
-            "(a crash or a kill); that fold is trained again now, finished folds are kept",
-            lost["variant"],
-            lost["repeat"],
-            lost["fold"],
+            "the last run of this experiment stopped while training %s (a crash or a kill); "
+            "trained again now, finished folds are kept",
+            "; ".join(lost),
         )
-    durations: list[float] = []
-    for i, (repeat, fold, variant) in enumerate(jobs, start=1):
-        out = fold_dir(exp_dir, variant.name, repeat, fold)
-        if (out / "predictions.npz").is_file():
+    if todo:
+        log.info("%d of %d trainings to run (%s executor)", len(todo), len(tasks),
+                 cfg.experiment.executor)  # fmt: skip
+    failed, durations = [], []
+    in_training = _InTraining(running)
+    outcomes = _execute(cfg, todo, (data, cfg, all_folds), in_training.start)
+    for n, done in enumerate(
+        track(outcomes, total=len(todo), description="trainings", enabled=progress), start=1
+    ):
+        in_training.end(done.item)
+        if done.error is not None:
+            log.error("%s failed: %s", done.item, done.error)
+            failed.append(f"{done.item}: {done.error}")
             continue
-        log.info(
-            "[%d/%d] %s, repeat %d, fold %d: training in %s (if this process dies, the same "
-            "command with --out %s resumes at this fold)",
-            i,
-            len(jobs),
-            variant.name,
-            repeat,
-            fold,
-            out,
-            exp_dir,
-        )
-        running.write_text(json.dumps({"variant": variant.name, "repeat": repeat, "fold": fold}))
-        start = time.perf_counter()
-        _run_fold(data, cfg, variant, all_folds[repeat][fold], out, repeat)
-        durations.append(time.perf_counter() - start)
-        left = sum(
-            1
-            for r, f, v in jobs[i:]
-            if not (fold_dir(exp_dir, v.name, r, f) / "predictions.npz").is_file()
-        )
-        eta = time.strftime("%H:%M:%S", time.gmtime(np.mean(durations) * left))
-        log.info(
-            "[%d/%d] %s, repeat %d, fold %d done in %.0f s; ETA %s",
-            i,
-            len(jobs),
-            variant.name,
-            repeat,
-            fold,
-            durations[-1],
-            eta,
-        )
+        _save_predictions(done.item.out, done.result)
+        durations.append(done.seconds)
+        left = np.mean(durations) * (len(todo) - n) / cfg.experiment.jobs
+        log.info("[%d/%d] %s done in %.0f s; ETA %s", n, len(todo), done.item, done.seconds,
+                 time.strftime("%H:%M:%S", time.gmtime(left)))  # fmt: skip
     running.unlink(missing_ok=True)
+    if failed:
+        raise TinyferError(
+            f"{len(failed)} of {len(todo)} trainings failed: "
+            + "; ".join(failed)
+            + f". The finished ones are kept: the same command with --out {exp_dir} runs "
+            "only the rest"
+        )
     results = aggregate(exp_dir, data, variants, cfg)
     write_report(exp_dir, results, protocol, cfg)
     return exp_dir
 
 
-def _run_fold(data, cfg, variant: Variant, fold, out: Path, repeat: int) -> None:
+def _fold_task(shared: tuple, task: FoldTask) -> dict[str, np.ndarray]:
+    data, cfg, all_folds = shared
+    return _run_fold(data, cfg, task.variant, all_folds[task.repeat][task.fold], task.out,
+                     task.repeat)  # fmt: skip
+
+
+def _run_fold(data, cfg, variant: Variant, fold, out: Path, repeat: int) -> dict[str, np.ndarray]:
+    """Train ``variant`` on one fold (resuming a training left half done) and predict its
+    test faces."""
     from ..checkpoint import load_model
     from ..training.phases import train
 
@@ -188,25 +255,33 @@ def _run_fold(data, cfg, variant: Variant, fold, out: Path, repeat: int) -> None
     tr, va = validation_split(
         train_idx, data.y, groups, cfg.split.val_fraction, seed=cfg.seed + repeat
     )
-    vcfg = from_dict(TrainConfig, {**to_dict(variant.cfg), "seed": cfg.seed + repeat})
+    tree = to_dict(variant.cfg)
+    tree["trainer"]["progress"] = cfg.trainer.progress
+    vcfg = from_dict(TrainConfig, {**tree, "seed": cfg.seed + repeat})
     result = train(
         vcfg, out, resume=True, data=data, parts={"train": tr, "val": va, "test": test_idx}
     )
     net, _ = load_model(result.checkpoint)  # the selected (best-on-validation) model
     probs = net.predict_proba(data.X[test_idx])
-    tmp = out / "predictions.tmp.npz"
-    np.savez(
-        tmp,
-        train_idx=tr,
-        val_idx=va,
-        test_idx=test_idx,
-        y_true=data.y[test_idx],
-        y_pred=probs.argmax(1),
-        probabilities=probs,
-    )
-    tmp.replace(out / "predictions.npz")
     if not cfg.experiment.keep_checkpoints:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return {
+        "train_idx": tr,
+        "val_idx": va,
+        "test_idx": test_idx,
+        "y_true": data.y[test_idx],
+        "y_pred": probs.argmax(1),
+        "probabilities": probs,
+    }
+
+
+def _save_predictions(out: Path, predictions: dict[str, np.ndarray]) -> None:
+    """Written by the driver, so that on a cluster without a shared folder the grid still
+    knows which folds are done."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "predictions.tmp.npz"
+    np.savez(tmp, **predictions)
+    tmp.replace(out / "predictions.npz")
 
 
 def load_predictions(exp_dir: Path, variant: str, repeat: int, fold: int) -> dict[str, np.ndarray]:
@@ -216,7 +291,7 @@ def load_predictions(exp_dir: Path, variant: str, repeat: int, fold: int) -> dic
 
 def aggregate(exp_dir: Path, data: Prepared, variants: list[Variant], cfg: TrainConfig) -> dict:
     """Per-variant fold scores, summaries and pooled confusion; paired comparisons."""
-    from .metrics import compute_metrics
+    from ..evaluation.metrics import compute_metrics
     from .stats import mcnemar, paired_test, summary
 
     exp = cfg.experiment
