@@ -4,7 +4,7 @@
 # removed: never a dataset you pointed tinyfer at, never anything outside the repository.
 set -euo pipefail
 cd "$(dirname "$0")"
-for generated in .venv runs prepared demo_data .pytest_cache .ruff_cache build src/tinyfer.egg-info; do
+for generated in .venv runs prepared demo_data evaluations artifacts .pytest_cache .ruff_cache build src/tinyfer.egg-info; do
   if [ -e "$generated" ]; then
     echo "removing $generated"
     rm -rf -- "./$generated"

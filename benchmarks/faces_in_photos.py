@@ -74,7 +74,7 @@ def held_out(files: list[Path], run_dir: Path) -> list[Path]:
     did not train on their dataset."""
     from tinyfer.config import TrainConfig
     from tinyfer.prepare import prepare
-    from tinyfer.training.phases import split_data
+    from tinyfer.splits import split_of_run
 
     cfg = TrainConfig.from_yaml(run_dir / "config.yaml")
     name = files[0].relative_to(DATA).parts[0]
@@ -85,7 +85,7 @@ def held_out(files: list[Path], run_dir: Path) -> list[Path]:
         raise SystemExit(f"{run_dir} trained on {seen[0]}, which from here is not "
                          f"{DATA / name}: run this where the run was trained")  # fmt: skip
     data = prepare(cfg.data, cfg.prepared_dir, progress=False)
-    parts = split_data(cfg, data)
+    parts = split_of_run(data, cfg)
     test = {str(Path(p).resolve()) for p in data.paths[parts["test"]]}
     return [f for f in files if str(f.resolve()) in test]
 

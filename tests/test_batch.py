@@ -71,7 +71,7 @@ def test_json_records_images_and_video_frames(rec, inputs):
 
 
 def test_csv_and_table_carry_the_same_predictions(rec, inputs):
-    folder, _ = inputs
+    folder, video = inputs
     _, text, _ = run(rec, [folder], "csv")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [k for k in rows[0] if k.startswith("p_")] == [f"p_{n}" for n in EMOTIONS]
@@ -80,7 +80,11 @@ def test_csv_and_table_carry_the_same_predictions(rec, inputs):
     assert blank["label"] == "" and blank["face"] == ""
     _, table, _ = run(rec, [folder], "table")
     lines = table.strip().splitlines()
-    assert lines[0].split()[:4] == ["frame", "time", "face", "label"]
+    assert lines[0].split()[:3] == ["face", "label", "prob"]  # no video: no frame, time
+    _, with_video, _ = run(rec, [folder, video], "table")
+    assert with_video.splitlines()[0].split()[:4] == ["frame", "time", "face", "label"]
+    _, nothing, _ = run(rec, [folder / "missing.jpg"], "table")
+    assert nothing == ""  # no header for a run that predicted nothing
     for row in rows:
         if row["label"]:
             line = next(ln for ln in lines if ln.endswith(row["file"]))
@@ -119,7 +123,8 @@ def test_annotated_images_and_video(rec, inputs, tmp_path):
     original = load_image(folder / "face0.jpg")
     drawn = load_image(out / "face0.jpg")
     assert original.shape == (192, 192, 3)
-    assert drawn.shape == (360, 360, 3)  # small images are enlarged, for legible text
+    assert drawn.shape == (360 + 28, 360 + 148 + 16, 3)  # enlarged for legible text, with
+    # bands for the label and the panel (the face fills a small image)
     cap = cv2.VideoCapture(str(out / "clip.mp4"))
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)  # the 10 fps source, every 2nd frame
     n = 0
@@ -129,16 +134,17 @@ def test_annotated_images_and_video(rec, inputs, tmp_path):
 
 
 def test_annotation_draws_boxes_and_bars(rec, face_frames):
-    from tinyfer.annotate import annotate
+    from tinyfer.annotate import annotate, canvas
 
     image = load_image(face_frames[0])
     preds = rec.predict(image)
     drawn = annotate(image, preds)
     plain = annotate(image, [])
     assert drawn.shape == plain.shape and (drawn != plain).any()
-    x, y, w, h = (round(v * drawn.shape[0] / image.shape[0]) for v in preds[0].box)
-    inside = (slice(y + 20, y + h - 20), slice(x + 20, x + w - 20))
-    assert (drawn[inside] == plain[inside]).mean() > 0.9  # the face itself is left visible
+    _, scale, (ox, oy) = canvas(image)
+    x, y, w, h = (round(v * scale) for v in preds[0].box)
+    inside = (slice(oy + y + 20, oy + y + h - 20), slice(ox + x + 20, ox + x + w - 20))
+    assert (drawn[inside] == plain[inside]).mean() > 0.98  # the face itself is left visible
 
 
 def test_links_and_unreadable_folders_are_named_not_followed(tmp_path, monkeypatch):

@@ -189,7 +189,7 @@ def test_predict_says_why_an_image_may_have_no_face(onnx_model, tmp_path):
 @pytest.mark.parametrize(
     ("args", "module", "extra"),
     [(["models"], "torch", "train"), (["train", "configs/demo.yaml"], "torch", "train"),
-     (["serve"], "fastapi", "serve"),
+     (["serve"], "fastapi", "serve"), (["evaluate", "fast", "x"], "matplotlib", "eval"),
      (["experiment", "configs/demo.yaml", "--executor", "ray", "--out", "/nonexistent/x"],
       "ray", "ray")],
 )  # fmt: skip

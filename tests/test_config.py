@@ -86,8 +86,9 @@ def test_every_number_in_a_config_has_a_range():
         for f in dataclasses.fields(cls):
             tp = typing.get_type_hints(cls)[f.name]
             key = f"{where}.{f.name}" if where else f.name
-            if dataclasses.is_dataclass(tp):
-                yield from numbers(tp, key)
+            inner = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
+            if dataclasses.is_dataclass(tp) or dataclasses.is_dataclass(inner):
+                yield from numbers(tp if inner is None else inner, key)
             elif tp in (int, float) or int in typing.get_args(tp) or float in typing.get_args(tp):
                 yield key
 
@@ -109,3 +110,17 @@ def test_several_datasets_in_one_data_section():
     ):
         with pytest.raises(ConfigError, match=message):
             from_dict(TrainConfig, {"data": data})
+
+
+def test_the_recorded_command_pastes_back_into_a_shell(monkeypatch):
+    import shlex
+    import sys
+
+    from tinyfer.config import command_line
+
+    argv = ["/some/venv/bin/tinyfer", "experiment", "my grid.yaml", "--set",
+            "experiment.grid={augment: [on, off]}"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    line = command_line()
+    assert line.startswith("tinyfer experiment 'my grid.yaml' --set ")
+    assert shlex.split(line) == ["tinyfer", *argv[1:]]

@@ -116,3 +116,38 @@ def test_evaluation_without_the_test_faces_copied_in_training(tmp_path):
     assert result.metrics["n"] == saved["n"] == 2
     assert saved["excluded_copies"] == {"of": "Training", "n": 1}
     assert "1 (copies of Training)" in (out / "report.md").read_text()
+
+
+def test_a_runs_own_data_is_evaluated_on_its_held_out_faces(synth_prepared, tmp_path, caplog):
+    """Given the dataset it was trained on, a run is evaluated on its own test part (prepared
+    with its own data settings), never silently on its training faces."""
+    import os
+
+    import yaml
+
+    from tinyfer.config import TrainConfig, from_dict, to_dict
+    from tinyfer.evaluation.evaluate import eval_set
+    from tinyfer.splits import split_of_run
+
+    root = synth_prepared.manifest["root"]
+    cache = os.path.dirname(synth_prepared.file)
+    cfg = from_dict(TrainConfig, {"data": {"path": root}, "prepared_dir": cache})
+    run = tmp_path / "run"
+    meta = ModelMeta("tiny", synth_prepared.labels, 48, 1, {"margin": 0.1})
+    save_model(run / "model.pt", create_model("tiny", num_classes=7), meta)
+    (run / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg)))
+    parts = split_of_run(synth_prepared, cfg)
+    chosen = eval_set(run, meta, root, progress=False)
+    assert chosen.of_run and chosen.split == "test"
+    assert sorted(chosen.faces.paths.tolist()) == sorted(synth_prepared.paths[parts["test"]])
+    assert len(chosen.everything) == len(synth_prepared)
+    val = eval_set(run / "model.pt", meta, root, split="val", progress=False)
+    assert len(val.faces) == len(parts["val"]) and val.of_run
+    with caplog.at_level("WARNING"):
+        everything = eval_set(run, meta, root, split="all", progress=False)
+    assert len(everything.faces) == len(synth_prepared) and not everything.of_run
+    assert "includes the faces it was trained on" in caplog.text
+    # Another model file (no run beside it): the data's own splits, all by default.
+    save_model(tmp_path / "loose.pt", create_model("tiny", num_classes=7), meta)
+    loose = eval_set(tmp_path / "loose.pt", meta, synth_prepared.file, progress=False)
+    assert loose.split == "all" and not loose.of_run

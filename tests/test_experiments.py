@@ -68,6 +68,11 @@ def test_experiment_folds_aggregation_report_and_resume(synth_prepared, tmp_path
             hit[p["test_idx"]] = p["y_true"] == p["y_pred"]
         hits[name] = hit
     assert comp["mcnemar"] == mcnemar(hits[comp["a"]], hits[comp["b"]])
+    (claim,) = results["claims"]  # the grid varies augment only: the other claim is left out
+    assert claim["claim"] == "Augmentation improves accuracy" and claim["with"] == "augment=on"
+    on, off = (results["variants"][n]["fold_accuracy"] for n in ("augment=on", "augment=off"))
+    assert claim["differences"] == pytest.approx(np.subtract(on, off).tolist())
+    assert claim["verdict"] in {"supported", "contradicted", "inconclusive"}
     for name in ("report.md", "report.html", "protocol.json", "config.yaml"):
         assert (exp / name).is_file()
     html = (exp / "report.html").read_text()
@@ -248,3 +253,67 @@ def test_an_unreachable_ray_address_fails_fast_and_names_it():
     with pytest.raises(TinyferError, match=malformed), connect("ray://nowhere"):
         pass
     assert time.perf_counter() - start < 10
+
+
+def test_a_bare_on_off_grid_is_read_as_augment_on_and_off():
+    from tinyfer.config import TrainConfig, apply_override
+
+    tree: dict = {}
+    apply_override(tree, "experiment.grid={augment: [on, off]}")  # YAML: [true, false]
+    names = [v.name for v in make_variants(from_dict(TrainConfig, tree))]
+    assert names == ["augment=on", "augment=off"]
+
+
+# Student's sleep data (Cushny & Peebles), as in R's t.test example: extra hours of sleep of
+# ten patients under two drugs. R: paired t = -4.0621, df = 9, p = 0.002833,
+# 95% CI of the mean difference [-2.4598858, -0.7001142].
+SLEEP_1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
+SLEEP_2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
+
+
+def test_intervals_match_published_values():
+    from tinyfer.experiments.stats import mean_ci
+
+    d = np.subtract(SLEEP_1, SLEEP_2)
+    assert mean_ci(d) == pytest.approx((-2.4598858, -0.7001142), abs=1e-6)
+    assert summary(d)["ci95"] == pytest.approx([-2.4598858, -0.7001142], abs=1e-6)
+    assert summary(d)["mean"] == pytest.approx(-1.58)
+
+
+def test_tests_match_exact_values_by_hand():
+    # Wilcoxon, six positive differences without ties: two-sided exact p = 2 / 2**6.
+    base = np.array([0.5, 0.6, 0.55, 0.7, 0.65, 0.6])
+    result = paired_test(base + np.arange(1, 7) / 100, base)
+    assert result["test"] == "Wilcoxon signed-rank" and result["p_value"] == pytest.approx(2 / 64)
+    # McNemar exact: 2 samples only A got right, 8 only B: p = 2 * (1 + 10 + 45) / 1024.
+    a = np.array([True] * 2 + [False] * 8 + [True] * 5)
+    b = np.array([False] * 2 + [True] * 8 + [True] * 5)
+    assert mcnemar(a, b)["p_value"] == pytest.approx(112 / 1024)
+
+
+def test_equivalence_is_two_one_sided_tests():
+    from scipy import stats
+
+    from tinyfer.experiments.stats import mean_ci, tost
+
+    d = np.subtract(SLEEP_1, SLEEP_2)
+    for margin in (1.0, 2.0, 3.0):
+        lower = stats.ttest_1samp(d, -margin, alternative="greater").pvalue
+        upper = stats.ttest_1samp(d, margin, alternative="less").pvalue
+        assert tost(d, margin) == pytest.approx(max(lower, upper), rel=1e-9)
+        low90, high90 = mean_ci(d, 0.90)
+        assert (tost(d, margin) < 0.05) == (-margin < low90 and high90 < margin)
+
+
+def test_a_difference_the_folds_cannot_show_is_never_reported_as_no_effect():
+    from tinyfer.experiments.stats import judge
+
+    noisy = np.array([0.06, -0.05, 0.04, -0.07, 0.03, -0.02, 0.05, -0.04, 0.01, 0.0])
+    assert judge(noisy, "equivalent", 0.02)["verdict"] == "inconclusive"
+    assert judge(noisy, "better", 0.02)["verdict"] == "inconclusive"
+    tight = np.array([0.002, -0.001, 0.001, -0.002, 0.0, 0.001, -0.001, 0.002, -0.002, 0.0])
+    assert judge(tight, "equivalent", 0.02)["verdict"] == "supported"
+    gain = np.array([0.03, 0.05, 0.04, 0.06, 0.02, 0.05, 0.04, 0.03, 0.05, 0.04])
+    assert judge(gain, "better", 0.02)["verdict"] == "supported"
+    assert judge(gain, "worse", 0.02)["verdict"] == "contradicted"
+    assert judge(gain, "equivalent", 0.02)["verdict"] == "contradicted"

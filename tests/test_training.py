@@ -99,9 +99,23 @@ def test_run_directory_has_everything(synth_prepared, tmp_path):
                classify={"class_balance": "logit_adjustment"})  # fmt: skip
     result = train(cfg, tmp_path / "run")
     run = result.run_dir
-    for name in ("config.yaml", "model.pt", "metrics.json", "history.csv", "curves.png",
-                 "encoder.pt", "reconstructions.png", "pretrain_history.csv"):  # fmt: skip
+    for name in ("config.yaml", "model.pt", "model.onnx", "metrics.json", "history.csv",
+                 "curves.png", "encoder.pt", "reconstructions.png",
+                 "pretrain_history.csv"):  # fmt: skip
         assert (run / name).is_file(), name
+    # Predicting with the run takes its ONNX file: the same probabilities, and no torch.
+    from tinyfer.checkpoint import resolve_model_file
+    from tinyfer.predict import OnnxClassifier
+
+    assert resolve_model_file(run, onnx=True) == run / "model.onnx"
+    assert resolve_model_file(run) == run / "model.pt"
+    torch_probs = load_model(run / "model.pt")[0].predict_proba(synth_prepared.X[:8])
+    onnx_probs = OnnxClassifier(run / "model.onnx").predict_proba(synth_prepared.X[:8])
+    assert np.abs(onnx_probs - torch_probs).max() < 1e-4
+    script = (f"import sys; from tinyfer.predict import Recognizer; Recognizer({str(run)!r}); "
+              "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stderr[-2000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["train_size_after_expansion"] == 2 * metrics["split_sizes"]["train"]
     assert 0 <= metrics["test"]["accuracy"] <= 1 and metrics["test"]["n"] > 0
@@ -119,6 +133,8 @@ def test_run_directory_has_everything(synth_prepared, tmp_path):
     assert adjust(run, class_balance="none", calibrate=False)["adjustments"] is None
     model, _ = load_model(run / "model.pt")
     assert model.temperature == 1.0 and model.logit_bias is None
+    onnx_probs = OnnxClassifier(run / "model.onnx").predict_proba(synth_prepared.X[:8])
+    assert np.abs(onnx_probs - model.predict_proba(synth_prepared.X[:8])).max() < 1e-4
     done = subprocess.run(_tinyfer("adjust", run), capture_output=True, text=True)
     assert done.returncode == 0 and "temperature" in done.stdout, done.stderr
     assert load_model(run / "model.pt")[0].temperature == adjustments["temperature"]
@@ -331,3 +347,24 @@ def test_training_on_two_datasets_reports_each(synth_prepared, tmp_path):
     # Not a terminal: no bar, a line per epoch, counted from 1.
     assert "classify epoch 1/2: train_loss" in done.stderr and "epoch 2/2" in done.stderr
     assert "Epoch 0" not in done.stderr
+
+
+def test_the_bar_counts_epochs_from_one():
+    from types import SimpleNamespace
+
+    from tinyfer.training.phases import _bar
+
+    bar = _bar()
+    bar._trainer = SimpleNamespace(max_epochs=8)
+    assert bar._get_train_description(7).strip() == "Epoch 8/8"
+
+
+def test_a_failed_preparation_leaves_no_run_behind(synth_prepared, tmp_path):
+    from tinyfer.errors import TinyferError
+
+    empty = tmp_path / "empty"
+    (empty / "anger").mkdir(parents=True)
+    cfg = _cfg(synth_prepared, tmp_path, data={"path": str(empty), "format": "folder"})
+    with pytest.raises(TinyferError):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # so the same command may simply be run again

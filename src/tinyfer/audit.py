@@ -62,6 +62,7 @@ class Audit:
     samples: int
     counts: dict[str, dict[str, int]]  # split -> label -> n
     subjects: dict[str, int]  # label -> distinct subjects (empty when none)
+    subjects_total: int  # distinct subjects in the whole dataset (0 when none)
     image_sizes: dict[str, int]
     image_modes: dict[str, int]
     unreadable: list[Problem]
@@ -122,6 +123,7 @@ def audit_dataset(scan: Scan, *, workers: int | None = None, progress: bool = Tr
         samples=len(samples),
         counts={k: dict(sorted(v.items())) for k, v in sorted(counts.items())},
         subjects={k: len(v) for k, v in sorted(subjects.items())},
+        subjects_total=len(set().union(*subjects.values())),
         image_sizes=dict(Counter(f.size for f in facts).most_common()),
         image_modes=dict(Counter(f.mode for f in facts).most_common()),
         unreadable=unreadable,

@@ -129,8 +129,10 @@ def _walk(folder: Path, problems: list[tuple[str, str]]) -> tuple[list[Path], in
 
 
 class _Writer:
-    def __init__(self, stream: IO[str], labels: Sequence[str]):
-        self.stream, self.labels = stream, labels
+    """``frames``: whether any record will come from a video or a camera."""
+
+    def __init__(self, stream: IO[str], labels: Sequence[str], *, frames: bool = True):
+        self.stream, self.labels, self.frames = stream, labels, frames
 
     def write(self, record: Record) -> None:
         raise NotImplementedError
@@ -140,35 +142,38 @@ class _Writer:
 
 
 class TableWriter(_Writer):
-    """Aligned text, one line per face (``-`` for a frame with none); file last."""
+    """Aligned text, one line per face (``-`` for a frame with none); file last. The frame
+    and time columns only when there are videos; the header with the first line (none for
+    a run that predicted nothing)."""
 
-    def __init__(self, stream, labels):
-        super().__init__(stream, labels)
-        stream.write(
-            f"{'frame':>6} {'time':>8} {'face':>4} {'label':<10} {'prob':>5} "
-            f"{'box (x,y,w,h)':<20} file\n"
-        )
+    def __init__(self, stream, labels, *, frames=True):
+        super().__init__(stream, labels, frames=frames)
+        self.started = False
+
+    def _line(self, frame: str, time: str, rest: str) -> None:
+        head = f"{frame:>6} {time:>8} " if self.frames else ""
+        self.stream.write(f"{head}{rest}\n")
 
     def write(self, record):
+        if not self.started:
+            self._line("frame", "time", f"{'face':>4} {'label':<10} {'prob':>5} "
+                                        f"{'box (x,y,w,h)':<20} file")  # fmt: skip
+            self.started = True
         frame = "" if record.frame is None else str(record.frame)
         time = "" if record.time is None else f"{record.time:.2f}"
         file = printable_name(record.file, one_line=True)
         if not record.faces:
-            self.stream.write(f"{frame:>6} {time:>8} {'-':>4} {'no face':<10} {'':>5} "
-                              f"{'':<20} {file}\n")  # fmt: skip
+            self._line(frame, time, f"{'-':>4} {'no face':<10} {'':>5} {'':<20} {file}")
         for i, f in enumerate(record.faces):
-            box = ",".join(map(str, f.box))
-            self.stream.write(
-                f"{frame:>6} {time:>8} {i:>4} {f.label:<10} {f.probabilities[f.label]:>5.3f} "
-                f"{box:<20} {file}\n"
-            )
+            box, p = ",".join(map(str, f.box)), f.probabilities[f.label]
+            self._line(frame, time, f"{i:>4} {f.label:<10} {p:>5.3f} {box:<20} {file}")
 
 
 class JsonWriter(_Writer):
     """One JSON list, written as records arrive (nothing is held back)."""
 
-    def __init__(self, stream, labels):
-        super().__init__(stream, labels)
+    def __init__(self, stream, labels, *, frames=True):
+        super().__init__(stream, labels, frames=frames)
         self.first = True
         stream.write("[")
 
@@ -184,8 +189,8 @@ class JsonWriter(_Writer):
 class CsvWriter(_Writer):
     """A row per face (one row with empty face columns for an image or frame with none)."""
 
-    def __init__(self, stream, labels):
-        super().__init__(stream, labels)
+    def __init__(self, stream, labels, *, frames=True):
+        super().__init__(stream, labels, frames=frames)
         self.csv = csv.writer(stream, lineterminator="\n")
         self.csv.writerow(["file", "frame", "time", "face", "x", "y", "w", "h", "score", "label",
                            *(f"p_{name}" for name in labels)])  # fmt: skip
@@ -334,8 +339,9 @@ def run_predictions(
     for source, problem in problems:
         summary.failed.append((source, problem))
         on_problem(source, problem)
-    writer = WRITERS[fmt](stream, recognizer.labels)
     sources: list[Path | int] = [*files, *([camera] if camera is not None else [])]
+    frames = any(isinstance(s, int) or s.suffix.lower() in VIDEO_SUFFIXES for s in sources)
+    writer = WRITERS[fmt](stream, recognizer.labels, frames=frames)
     jobs = [_Job(s, annotator.path_for(s) if annotator else None, every, max_frames)
             for s in sources]  # fmt: skip
     try:

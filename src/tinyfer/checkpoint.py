@@ -166,10 +166,11 @@ def _check_architecture(encoder, spec: dict, in_chans: int, file, problem: str) 
         raise TinyferError(f"{file}: {problem} (differences, file vs model: {diff})")
 
 
-def resolve_model_file(path: str | Path | None) -> Path:
+def resolve_model_file(path: str | Path | None, *, onnx: bool = False) -> Path:
     """The model file that ``path`` names: a bundled model's name (``fast``, ``accurate``;
     ``None``: the default) unless a file or folder of that name exists here, a run directory
-    (its ``model.pt``), or a model file."""
+    (its ``model.pt``; with ``onnx``, its ``model.onnx`` when that is at least as new), or a
+    model file."""
     name = DEFAULT_MODEL if path is None else str(path)
     if name in BUNDLED_MODELS and not Path(name).exists():
         if not BUNDLED_MODELS[name].is_file():
@@ -180,7 +181,11 @@ def resolve_model_file(path: str | Path | None) -> Path:
         return BUNDLED_MODELS[name]
     path = Path(path)
     if path.is_dir():
-        path = path / "model.pt"
+        pt, exported = path / "model.pt", path / "model.onnx"
+        fresh = exported.is_file() and (
+            not pt.is_file() or exported.stat().st_mtime >= pt.stat().st_mtime
+        )
+        path = exported if onnx and fresh else pt
     if not path.is_file():
         names = ", ".join(BUNDLED_MODELS)
         raise TinyferError(f"{path}: no model file (give a bundled model's name: {names}; a run "
@@ -189,11 +194,11 @@ def resolve_model_file(path: str | Path | None) -> Path:
 
 
 def load_classifier(path: str | Path | None, *, threads: int | None = None):
-    """``(model, meta)`` for a run directory or model.pt (torch), an exported .onnx file
-    (onnxruntime, no torch import; ``threads`` sets its intra-op threads) or ``None`` (the
-    bundled model). Both kinds of model have ``predict_proba``; both metas have ``labels``,
-    ``img_size`` and ``preprocessing``."""
-    path = resolve_model_file(path)
+    """``(model, meta)`` for an exported .onnx file or a run directory holding one
+    (onnxruntime, no torch import; ``threads`` sets its intra-op threads), a model.pt or an
+    older run directory (torch), or ``None`` (the bundled model). Both kinds of model have
+    ``predict_proba``; both metas have ``labels``, ``img_size`` and ``preprocessing``."""
+    path = resolve_model_file(path, onnx=True)
     if path.suffix == ".onnx":
         from .predict import OnnxClassifier
 

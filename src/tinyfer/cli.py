@@ -28,6 +28,10 @@ MODEL_HELP = (
 FormatOpt = Annotated[
     str, typer.Option("--format", "-f", help="auto, mug, fer2013, ferplus, ckplus, jaffe or folder")
 ]
+SPLIT_HELP = (
+    "The dataset's split (e.g. PrivateTest) or all (the default). On the data a run was trained "
+    "on: its own train, val or test part (the default: test, the faces it never saw)."
+)
 AddressOpt = Annotated[
     str | None,
     typer.Option(help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: this machine)."),
@@ -36,9 +40,13 @@ AddressOpt = Annotated[
 
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False):
-    from rich.logging import RichHandler
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
 
-    handler = RichHandler(show_path=False, show_time=False, console=_err())
+        handler: logging.Handler = RichHandler(show_path=False, show_time=False, console=_err())
+    else:  # a log file: one plain line per record, never wrapped or padded
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
     if not verbose:
         handler.addFilter(_ours_or_errors)
     logging.basicConfig(
@@ -47,9 +55,9 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
 
 
 def _err():
-    from rich.console import Console
+    from .terminal import console
 
-    return Console(stderr=True)
+    return console(stderr=True)
 
 
 class Executor(str, enum.Enum):
@@ -307,14 +315,14 @@ def pretrain_cmd(
 @app.command("models")
 def models_cmd():
     """List the bundled models (for predict) and the registered architectures (for train)."""
-    from rich.console import Console
     from rich.table import Table
 
     from .checkpoint import BUNDLED_MODELS, DEFAULT_MODEL
     from .models import count_parameters, create_model, list_models, model_info
     from .predict import OnnxClassifier
+    from .terminal import console as make_console
 
-    console = Console()
+    console = make_console()
     bundled = Table("bundled model", "file", "MB", "classes", "mirror TTA", "card",
                     title="--model NAME / Recognizer(NAME)")  # fmt: skip
     for name, file in BUNDLED_MODELS.items():
@@ -344,9 +352,7 @@ def evaluate_cmd(
     model: Annotated[Path, typer.Argument(help=MODEL_HELP)],
     data: Annotated[Path, typer.Argument(help="Dataset folder, fer2013.csv or prepared .npz.")],
     format: FormatOpt = "auto",
-    split: Annotated[
-        str, typer.Option(help="The dataset's split to use (e.g. PrivateTest), or all.")
-    ] = "all",
+    split: Annotated[str | None, typer.Option(help=SPLIT_HELP)] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the results.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     exclude_copies_of: Annotated[
@@ -432,7 +438,7 @@ def export_cmd(
         Path | None,
         typer.Option(help="Labelled faces (dataset or .npz): check, calibration, accuracy."),
     ] = None,
-    split: Annotated[str, typer.Option(help="The split to check and measure accuracy on.")] = "all",
+    split: Annotated[str | None, typer.Option(help=SPLIT_HELP)] = None,
     calibration_split: Annotated[
         str | None, typer.Option(help="The split int8 calibrates on (default: --split).")
     ] = None,
@@ -444,31 +450,29 @@ def export_cmd(
     """Export a trained model to ONNX, checked against torch on real faces; with --data, the
     accuracy of torch and of the exported file on --split (the cost of --int8)."""
     from .checkpoint import load_model, resolve_model_file
-    from .evaluation.evaluate import load_eval_data, select_split
+    from .evaluation.evaluate import eval_set
     from .export import export_onnx
-
-    for name in ("onnxscript", "onnx_ir"):  # their INFO lines say nothing to a user
-        logging.getLogger(name).setLevel(logging.WARNING)
 
     def sample(prepared):
         return prepared.X[:: max(1, len(prepared) // faces)][:faces]
 
     def work():
-        evaluation = check = calibration = None
+        evaluation = check = calibration = chosen = None
         if data is not None:
             _, meta = load_model(resolve_model_file(model))
-            prepared = load_eval_data(
-                data, img_size=meta.img_size, preprocessing=meta.preprocessing
-            )
-            evaluation = select_split(prepared, split)
-            check = sample(evaluation)
-            calibration = sample(select_split(prepared, calibration_split or split))
-        return export_onnx(
+            chosen = eval_set(model, meta, data, split=split)
+            evaluation, check = chosen.faces, sample(chosen.faces)
+            calibrate_on = chosen
+            if calibration_split not in (None, split):
+                calibrate_on = eval_set(model, meta, data, split=calibration_split)
+            calibration = sample(calibrate_on.faces)
+        result = export_onnx(
             model, onnx, check_faces=check, int8=int8, calibration_faces=calibration,
             eval_data=evaluation, tta=tta,
         )  # fmt: skip
+        return result, chosen and chosen.split
 
-    result = _run(work)
+    result, used = _run(work)
     typer.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB)")
     if result.max_abs_diff is not None:
         typer.echo(
@@ -478,7 +482,7 @@ def export_cmd(
     if result.accuracy_torch is not None:
         change = 100 * (result.accuracy_onnx - result.accuracy_torch)
         typer.echo(
-            f"accuracy on {split} (n={result.eval_n}): torch {result.accuracy_torch:.4f}, "
+            f"accuracy on {used} (n={result.eval_n}): torch {result.accuracy_torch:.4f}, "
             f"{'int8' if int8 else 'fp32'} ONNX {result.accuracy_onnx:.4f} ({change:+.2f} points)"
         )
 
@@ -640,17 +644,18 @@ def bench_cmd(
         json.dump(s.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    from rich.console import Console
     from rich.table import Table
 
+    from .terminal import console
+
     shape = "x".join(map(str, s.image_shape[:2]))
-    table = Table("measure", "median", title=f"{s.model}, {s.threads} thread(s)")
+    table = Table("measure", "median", title=f"{Path(s.model).name}, {s.threads} thread(s)")
     table.add_row("classify one face (batch 1)", f"{s.classify_ms:.3f} ms")
     table.add_row(f"classify a batch of {s.batch}", f"{s.batch_faces_per_s:,.0f} faces/s")
     table.add_row(f"detect faces ({shape})", f"{s.detect_ms:.2f} ms")
     table.add_row(f"frame -> predictions ({s.faces_found} face(s))", f"{s.end_to_end_ms:.2f} ms")
-    Console().print(table)
-    typer.echo(f"image: {s.image}; medians of {s.repeats} runs after a warm-up")
+    console().print(table)
+    typer.echo(f"model: {s.model}\nimage: {s.image}; medians of {s.repeats} runs after a warm-up")
 
 
 def _quiet_libraries() -> None:
@@ -670,7 +675,8 @@ def _ours_or_errors(record: logging.LogRecord) -> bool:
 
 #: What only an extra installs, and which: a command that needs one of them says so.
 EXTRA_MODULES = {
-    **dict.fromkeys(("torch", "lightning", "kornia", "scipy", "onnx", "onnxscript"), "train"),
+    **dict.fromkeys(("torch", "lightning", "kornia", "onnx", "onnxscript"), "train"),
+    **dict.fromkeys(("sklearn", "scipy", "matplotlib"), "eval"),
     **dict.fromkeys(("fastapi", "starlette", "uvicorn", "multipart"), "serve"),
     "ray": "ray",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -168,15 +169,37 @@ class Resources:
     gpus: float = 0.0
 
 
-#: The experiment settings that say how a grid runs, not what it trains: they may change
-#: when an experiment (or one of its folds) is resumed.
+#: The experiment settings that say how a grid runs or what it reports, not what it trains:
+#: they may change when an experiment (or one of its folds) is resumed.
 EXECUTION_KEYS = (
+    "experiment.claims",
     "experiment.executor",
     "experiment.jobs",
     "experiment.address",
     "experiment.resources.",
     "experiment.retries",
 )
+
+
+@dataclass
+class Claim:
+    """A comparison an experiment is run to test: variants with ``key`` = ``a`` against their
+    twins with ``key`` = ``b`` (all other grid keys equal), on per-fold accuracy. ``expect``:
+    A is ``better``, ``worse``, or ``equivalent`` (within ``margin``, a fraction: 0.02 is two
+    accuracy points)."""
+
+    name: str
+    key: str
+    a: Any
+    b: Any
+    expect: Literal["better", "worse", "equivalent"] = "better"
+    margin: float = 0.02
+
+
+def _thesis_claims() -> list[Claim]:
+    same = Claim("Autoencoder initialisation makes no difference", "classify.init",
+                 "autoencoder", "random", "equivalent", 0.02)  # fmt: skip
+    return [Claim("Augmentation improves accuracy", "augment", "on", "off", "better"), same]
 
 
 @dataclass
@@ -198,6 +221,7 @@ class ExperimentConfig:
         }
     )
     keep_checkpoints: bool = False
+    claims: list[Claim] = field(default_factory=_thesis_claims)  # tested where the grid can
     # How it runs, not what: these may change when an experiment is resumed.
     executor: Literal["local", "ray"] = "local"
     jobs: int = 1  # trainings at once: local processes, or a local Ray instance's CPUs
@@ -294,8 +318,21 @@ RANGES: dict[str, Range] = {
     "experiment.resources.cpus": Range(0, 4096),
     "experiment.resources.gpus": Range(0, 1024),
     "experiment.retries": Range(0, 100),
+    "experiment.claims.margin": Range(0, 1, open_low=True),
     "seed": Range(0, 2**32 - 1),
 }
+
+
+def command_line() -> str:
+    """This process's command, quoted so that it can be pasted back into a shell (the entry
+    point as ``tinyfer``, not the path it was installed at)."""
+    import shlex
+    import sys
+
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in ("tinyfer", "__main__.py"):
+        argv[0] = "tinyfer"
+    return shlex.join(argv)
 
 
 def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "") -> T:
@@ -314,7 +351,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "") -> 
         )
     values = {k: _coerce(hints[k], v, _join(where, k)) for k, v in data.items()}
     for key, value in values.items():
-        allowed = RANGES.get(_join(where, key))
+        allowed = RANGES.get(re.sub(r"\[\d+\]", "", _join(where, key)))  # a[2].b -> a.b
         for v in value if isinstance(value, list) else [value]:
             if allowed is not None and isinstance(v, (int, float)) and v not in allowed:
                 raise ConfigError(f"{_join(where, key)}: {v!r} is out of range; "

@@ -87,6 +87,8 @@ def export_onnx(
 
     from .checkpoint import load_model, resolve_model_file
 
+    for name in ("onnxscript", "onnx_ir"):  # their INFO lines say nothing to a user
+        logging.getLogger(name).setLevel(logging.WARNING)
     model, meta = load_model(resolve_model_file(model_path))
     wrapped = Probabilities(model, tta).eval()
     out = Path(out)

@@ -15,7 +15,6 @@ def track(items: Iterable[T], *, total: int, description: str, enabled: bool = T
     if not enabled:
         yield from items
         return
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -25,6 +24,8 @@ def track(items: Iterable[T], *, total: int, description: str, enabled: bool = T
         TimeRemainingColumn,
     )
 
+    from .terminal import console
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -33,7 +34,7 @@ def track(items: Iterable[T], *, total: int, description: str, enabled: bool = T
         TextColumn("eta"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+    with Progress(*columns, console=console(stderr=True), transient=False) as bar:
         task = bar.add_task(description, total=total)
         for item in items:
             yield item

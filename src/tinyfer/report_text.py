@@ -9,6 +9,7 @@ from rich.table import Table
 
 from .audit import Audit
 from .prepare import Prepared
+from .terminal import console as make_console
 
 _SHOW = 10  # problems listed by name before the rest are only counted
 
@@ -25,14 +26,15 @@ def _problem_lines(console: Console, problems: list, title: str) -> None:
 
 
 def print_audit(audit: Audit) -> None:
-    console = Console()
+    console = make_console()
     console.print(f"[bold]{audit.root}[/] ({audit.format}): {audit.samples} images")
     labels = sorted({name for c in audit.counts.values() for name in c})
     table = Table("split", *labels, "total")
     for split, c in audit.counts.items():
         table.add_row(split, *(str(c.get(n, 0)) for n in labels), str(sum(c.values())))
     if audit.subjects:
-        table.add_row("subjects", *(str(audit.subjects.get(n, 0)) for n in labels), "")
+        table.add_row("subjects", *(str(audit.subjects.get(n, 0)) for n in labels),
+                      str(audit.subjects_total))  # fmt: skip
     console.print(table)
     console.print(f"image sizes: {audit.image_sizes}; modes: {audit.image_modes}")
     console.print(
@@ -49,13 +51,15 @@ def print_audit(audit: Audit) -> None:
     console.print(f"almost blank images: {len(audit.near_blank)}")
     for path in audit.near_blank[:_SHOW]:
         console.print(f"  {path}", highlight=False)
+    if len(audit.near_blank) > _SHOW:
+        console.print(f"  ... and {len(audit.near_blank) - _SHOW} more (see --json)")
     console.print(f"unreadable files: {len(audit.unreadable)}")
     _problem_lines(console, audit.unreadable, "unreadable")
     _problem_lines(console, audit.reader_problems, "left out while reading")
 
 
 def print_prepared(prepared: Prepared) -> None:
-    console = Console()
+    console = make_console()
     m = prepared.manifest
     console.print(
         f"[bold]{m['root']}[/] ({m['format']}, detector {m['detector']}): "
@@ -78,7 +82,7 @@ def print_prepared(prepared: Prepared) -> None:
 
 
 def print_evaluation(result, out_dir) -> None:
-    console = Console()
+    console = make_console()
     m = result.metrics
     console.print(
         f"n={m['n']}: accuracy {m['accuracy']:.4f}, balanced accuracy "

@@ -206,3 +206,11 @@ def _check_classes(y: np.ndarray, parts: dict[str, np.ndarray], labels: Sequence
         if role == "train":
             raise SplitError(f"the training split has no sample of: {_names(absent, labels)}")
         log.warning("the %s split has no sample of: %s", role, _names(absent, labels))
+
+
+def split_of_run(data, cfg) -> dict[str, np.ndarray]:
+    """A run's train / val / test indices into its prepared ``data``, as its config ``cfg``
+    (a :class:`~tinyfer.config.TrainConfig`) made them: the same call in training, in
+    evaluation of the run on its own data, and in benchmarks of its held-out faces."""
+    return make_split(data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed,
+                      labels=data.labels, sources=data.sources)  # fmt: skip

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..checkpoint import load_classifier, resolve_model_file
+from ..config import command_line
 from ..errors import TinyferError
 from ..prepare import Prepared, data_config_for, load_prepared, prepare
 from .figures import plot_confusion, plot_misclassified
@@ -101,6 +101,81 @@ def load_eval_data(
     return prepare(cfg, prepared_dir, progress=progress)
 
 
+@dataclass(frozen=True)
+class EvalSet:
+    """The faces an evaluation uses (``faces``, the split asked for) out of ``everything``
+    from that dataset; ``of_run``: the split is the run's own train/val/test."""
+
+    everything: Prepared
+    faces: Prepared
+    split: str
+    of_run: bool = False
+
+
+def _run_config(model_path: str | Path):
+    """The config of the run that ``model_path`` (its folder or its model.pt) comes from."""
+    from ..config import TrainConfig
+
+    path = Path(model_path)
+    folder = path if path.is_dir() else path.parent
+    if path.suffix not in ("", ".pt") or not (folder / "config.yaml").is_file():
+        return None
+    return TrainConfig.from_yaml(folder / "config.yaml")
+
+
+def eval_set(
+    model_path: str | Path,
+    meta,
+    data: str | Path,
+    *,
+    split: str | None = None,
+    format: str = "auto",
+    prepared_dir: str | Path = "prepared",
+    progress: bool = True,
+    skip_unknown: bool = False,
+) -> EvalSet:
+    """The faces of ``data`` to evaluate the model of ``model_path`` (with ``meta``) on.
+
+    When ``data`` is a dataset the run was trained on, it is prepared as the run prepared it
+    (frames, face settings), and ``split`` None (or train / val / test where the dataset has
+    no split of that name) is the run's own part: by default its held-out ``test`` faces.
+    Otherwise the data is prepared with the model's input size and face preprocessing, and
+    ``split`` is the dataset's split (None: ``all``)."""
+    from ..splits import split_of_run
+
+    run = _run_config(model_path) if Path(data).suffix != ".npz" else None
+    same = [i for i, p in enumerate(run.data.paths if run else []) if _same_file(p, data)]
+    if not same:
+        everything = load_eval_data(data, img_size=meta.img_size,
+                                    preprocessing=meta.preprocessing, format=format,
+                                    prepared_dir=prepared_dir, progress=progress,
+                                    skip_unknown=skip_unknown)  # fmt: skip
+        split = split or "all"
+        return EvalSet(everything, select_split(everything, split), split)
+    cache = run.prepared_dir if Path(run.prepared_dir).is_dir() else prepared_dir
+    whole = prepare(run.data, cache, progress=progress)
+    block = np.ones(len(whole), dtype=bool)
+    if len(run.data.paths) > 1:  # this dataset's rows of the run's combined data
+        block = whole.sources == list(dict.fromkeys(whole.sources.tolist()))[same[0]]
+    everything = whole.subset(np.flatnonzero(block))
+    named = set(whole.splits.tolist()) - {""}
+    if split is None or (split in ("train", "val", "test") and split not in named):
+        role = split or "test"
+        part = split_of_run(whole, run)[role]
+        part = part[block[part]]
+        log.info("%s is the run's own data, prepared as in training: evaluating the run's %s "
+                 "part (%d faces)", data, role, len(part))  # fmt: skip
+        return EvalSet(everything, whole.subset(part), role, of_run=True)
+    if split == "all":
+        log.warning("%s is the data the run was trained on: --split all includes the faces it "
+                    "was trained on; leave --split out for its held-out faces", data)  # fmt: skip
+    return EvalSet(everything, select_split(everything, split), split)
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
 def left_out_by_prepare(data: Prepared, examples: int = 20) -> dict[str, Any]:
     """The samples preparation could not use (unreadable, no face found...): counts by kind
     and the first few, so an evaluation says what it did not see."""
@@ -130,28 +205,23 @@ def evaluate(
     data: str | Path,
     *,
     format: str = "auto",
-    split: str = "all",
+    split: str | None = None,
     out_dir: str | Path | None = None,
     prepared_dir: str | Path = "prepared",
     progress: bool = True,
     exclude_copies_of: str | None = None,
     skip_unknown: bool = False,
 ) -> tuple[Evaluation, Path]:
-    """Evaluate a model file (or run directory) on a dataset; writes metrics.json,
-    confusion.png and misclassified.png to ``out_dir``. ``exclude_copies_of`` (a split, e.g.
-    ``Training``) leaves out the faces that have a pixel-identical copy in that split."""
+    """Evaluate a model file (or run directory) on a dataset (``split`` as
+    :func:`eval_set` chooses it); writes metrics.json, confusion.png and misclassified.png
+    to ``out_dir``. ``exclude_copies_of`` (a split, e.g. ``Training``) leaves out the faces
+    that have a pixel-identical copy in that split."""
     model_file = resolve_model_file(model_path)
     model, meta = load_classifier(model_file)
-    prepared = load_eval_data(
-        data,
-        img_size=meta.img_size,
-        preprocessing=meta.preprocessing,
-        format=format,
-        prepared_dir=prepared_dir,
-        progress=progress,
-        skip_unknown=skip_unknown,
-    )
-    everything, prepared = prepared, select_split(prepared, split)
+    chosen = eval_set(model_path, meta, data, split=split, format=format,
+                      prepared_dir=prepared_dir, progress=progress,
+                      skip_unknown=skip_unknown)  # fmt: skip
+    everything, prepared, split = chosen.everything, chosen.faces, chosen.split
     copies = 0
     if exclude_copies_of:
         mask = copies_in(prepared, select_split(everything, exclude_copies_of))
@@ -170,8 +240,9 @@ def evaluate(
         "model": str(model_file),
         "data": str(data),
         "split": split,
+        "split_of_run": chosen.of_run,
         "excluded_copies": {"of": exclude_copies_of, "n": copies} if exclude_copies_of else None,
-        "command": " ".join(sys.argv),
+        "command": command_line(),
         **result.to_dict(),
     }
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))

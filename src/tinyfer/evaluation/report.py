@@ -149,26 +149,27 @@ def build_blocks(exp_dir: Path, results: dict, protocol: dict, cfg) -> list[Bloc
         ),
     ]
     if results["claims"]:
-        blocks.append(("h2", "The thesis's claims on these data"))
+        blocks.append(("h2", "The claims on these data"))
         blocks.append(
             (
                 "table",
                 [
                     "claim",
                     "variant vs twin",
-                    "Δ accuracy (points)",
+                    "Δ accuracy, points [95% CI]",
                     "p (test)",
                     "McNemar p",
-                    "supported?",
+                    "verdict",
                 ],
                 [
                     [
                         c["claim"],
                         f"{c['with']} vs {c['against']}",
-                        f"{100 * c['mean_accuracy_difference']:+.1f}",
+                        f"{100 * c['effect']:+.1f} [{100 * c['ci95'][0]:+.1f}, "
+                        f"{100 * c['ci95'][1]:+.1f}]",
                         f"{_p(c['p_value'])} ({c['test']})",
                         _p(c["mcnemar_p"]),
-                        {True: "yes", False: "no", None: "undecided"}[c["supported"]],
+                        f"{c['verdict']}: {c['why']}",
                     ]
                     for c in results["claims"]
                 ],
@@ -177,8 +178,11 @@ def build_blocks(exp_dir: Path, results: dict, protocol: dict, cfg) -> list[Bloc
         blocks.append(
             (
                 "p",
-                "A gain counts when the paired test across folds gives p < 0.05 "
-                "with a positive mean difference.",
+                "A claimed difference is supported when the 95% confidence interval of the "
+                "paired per-fold differences excludes 0 in its direction; a claimed equivalence "
+                "when the 90% interval lies inside the stated margin (two one-sided tests at "
+                "0.05). Anything else is inconclusive: a difference these folds cannot show "
+                "is not evidence that there is none.",
             )
         )
     blocks += [

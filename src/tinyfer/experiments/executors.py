@@ -46,6 +46,8 @@ def _torch_threads(threads: int):
 def _quiet_worker() -> None:
     """A worker's per-epoch lines would interleave with the others'; the driver reports
     each item's start and end instead."""
+    import lightning.pytorch  # noqa: F401  (its import sets its loggers to INFO: set them after)
+
     for name in ("tinyfer", "lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

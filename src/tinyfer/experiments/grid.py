@@ -8,7 +8,6 @@ import itertools
 import json
 import logging
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..config import EXECUTION_KEYS, TrainConfig, from_dict, to_dict
+from ..config import EXECUTION_KEYS, TrainConfig, command_line, from_dict, to_dict
 from ..errors import ConfigError, TinyferError
 from ..prepare import Prepared, prepare
 from ..splits import random_kfold, subject_kfold, validation_split
@@ -53,6 +52,7 @@ def make_variants(cfg: TrainConfig) -> list[Variant]:
     out = []
     for values in itertools.product(*(grid[k] for k in keys)):
         tree = to_dict(cfg)
+        values = tuple(_augment_value(k, v) for k, v in zip(keys, values))
         for key, value in zip(keys, values):
             if key == "augment":
                 if value not in ("on", "off"):
@@ -127,7 +127,7 @@ def _start(exp_dir: Path, cfg: TrainConfig) -> None:
                               "use another --out")  # fmt: skip
     exp_dir.mkdir(parents=True, exist_ok=True)
     saved.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    (exp_dir / "command.txt").write_text(" ".join(sys.argv) + "\n")
+    (exp_dir / "command.txt").write_text(command_line() + "\n")
 
 
 class _InTraining:
@@ -258,9 +258,8 @@ def _run_fold(data, cfg, variant: Variant, fold, out: Path, repeat: int) -> dict
     tree = to_dict(variant.cfg)
     tree["trainer"]["progress"] = cfg.trainer.progress
     vcfg = from_dict(TrainConfig, {**tree, "seed": cfg.seed + repeat})
-    result = train(
-        vcfg, out, resume=True, data=data, parts={"train": tr, "val": va, "test": test_idx}
-    )
+    parts = {"train": tr, "val": va, "test": test_idx}
+    result = train(vcfg, out, resume=True, data=data, parts=parts, onnx=False)
     net, _ = load_model(result.checkpoint)  # the selected (best-on-validation) model
     probs = net.predict_proba(data.X[test_idx])
     if not cfg.experiment.keep_checkpoints:
@@ -347,66 +346,40 @@ def aggregate(exp_dir: Path, data: Prepared, variants: list[Variant], cfg: Train
     results = {
         "variants": per_variant,
         "comparisons": comparisons,
-        "claims": thesis_claims(variants, per_variant, comparisons),
+        "claims": test_claims(cfg.experiment.claims, variants, per_variant, comparisons),
     }
     (exp_dir / "results.json").write_text(json.dumps(results, indent=2))
     return results
 
 
-def _find(comparisons, a: str, b: str):
-    for c in comparisons:
-        if (c["a"], c["b"]) == (a, b):
-            return c, 1
-        if (c["a"], c["b"]) == (b, a):
-            return c, -1
-    return None, 0
+def _augment_value(key: str, value: Any) -> Any:
+    """YAML reads a bare on/off as true/false: for ``augment`` both spellings mean the same."""
+    return {True: "on", False: "off"}.get(value, value) if key == "augment" else value
 
 
-def thesis_claims(variants: list[Variant], per_variant, comparisons) -> list[dict[str, Any]]:
-    """The thesis's two comparative claims, checked on these folds where the grid has them."""
-    claims = []
-    specs = [
-        ("augment", "on", "off", "Augmentation improves accuracy", True),
-        (
-            "classify.init",
-            "autoencoder",
-            "random",
-            "Autoencoder initialisation does not improve accuracy",
-            False,
-        ),
-    ]
-    for key, yes, no, text, expect_gain in specs:
+def test_claims(claims, variants: list[Variant], per_variant, comparisons) -> list[dict]:
+    """Each claim judged on every pair of variants it names (A with its twin B, the other grid
+    keys equal): the per-fold accuracy differences, their effect and CI, and the verdict of
+    :func:`~tinyfer.experiments.stats.judge`. Claims whose key the grid does not vary are left
+    out."""
+    from .stats import judge
+
+    out = []
+    for claim in claims:
+        a, b = (_augment_value(claim.key, v) for v in (claim.a, claim.b))
         for v in variants:
-            if v.settings.get(key) != yes:
+            if v.settings.get(claim.key) != a:
                 continue
-            twin = next(
-                (
-                    w
-                    for w in variants
-                    if w.settings.get(key) == no
-                    and all(w.settings[k] == v.settings[k] for k in v.settings if k != key)
-                ),
-                None,
-            )
+            others = {k: x for k, x in v.settings.items() if k != claim.key}
+            twin = next((w for w in variants if w.settings == {**others, claim.key: b}), None)
             if twin is None:
                 continue
-            comp, sign = _find(comparisons, v.name, twin.name)
-            test = comp["accuracy"]
-            diff = sign * test["mean_difference"]
-            p = test["p_value"]
-            gain = diff > 0 and p is not None and p < 0.05
-            # Without a test (identical scores, too few folds) the data cannot decide.
-            supported = None if p is None else (gain if expect_gain else not gain)
-            claims.append(
-                {
-                    "claim": text,
-                    "with": v.name,
-                    "against": twin.name,
-                    "mean_accuracy_difference": diff,
-                    "p_value": p,
-                    "test": test["test"],
-                    "mcnemar_p": comp["mcnemar"]["p_value"],
-                    "supported": supported,
-                }
-            )
-    return claims
+            d = np.subtract(per_variant[v.name]["fold_accuracy"],
+                            per_variant[twin.name]["fold_accuracy"])  # fmt: skip
+            pair = next(c for c in comparisons if {c["a"], c["b"]} == {v.name, twin.name})
+            out.append({"claim": claim.name, "expect": claim.expect, "with": v.name,
+                        "against": twin.name, "differences": d.tolist(),
+                        **judge(d, claim.expect, claim.margin),
+                        "p_value": pair["accuracy"]["p_value"], "test": pair["accuracy"]["test"],
+                        "mcnemar_p": pair["mcnemar"]["p_value"]})  # fmt: skip
+    return out

@@ -65,3 +65,66 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, Any]:
     p = float(stats.binomtest(only_a, n, 0.5).pvalue) if n else 1.0
     odds = only_a / only_b if only_b else None  # undefined when B is never alone right
     return {"only_a_correct": only_a, "only_b_correct": only_b, "p_value": p, "odds_ratio": odds}
+
+
+def mean_ci(d: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The two-sided ``level`` t confidence interval of the mean of ``d`` (NaNs below 2
+    values)."""
+    from scipy import stats
+
+    d = np.asarray(d, dtype=float)
+    if len(d) < 2:
+        return float("nan"), float("nan")
+    se = float(d.std(ddof=1)) / math.sqrt(len(d))
+    half = float(stats.t.ppf(0.5 + level / 2, len(d) - 1)) * se
+    return float(d.mean()) - half, float(d.mean()) + half
+
+
+def tost(d: np.ndarray, margin: float) -> float:
+    """Two one-sided t-tests of equivalence: the p-value that the mean of ``d`` lies within
+    ``(-margin, margin)`` (below 0.05 exactly when the 90% CI lies inside the margin)."""
+    from scipy import stats
+
+    d = np.asarray(d, dtype=float)
+    n, mean = len(d), float(np.mean(d))
+    se = float(d.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0
+    if se == 0:
+        return 0.0 if abs(mean) < margin else 1.0
+    above = 1 - stats.t.cdf((mean + margin) / se, n - 1)  # H0: mean <= -margin
+    below = stats.t.cdf((mean - margin) / se, n - 1)  # H0: mean >= margin
+    return float(max(above, below))
+
+
+def judge(d: np.ndarray, expect: str, margin: float) -> dict[str, Any]:
+    """Whether paired differences ``d`` (A minus B, one per fold) support the claim that A is
+    ``better`` than, ``worse`` than or ``equivalent`` to B (within ``margin``).
+
+    ``supported`` / ``contradicted`` / ``inconclusive``. A difference needs its 95% CI to
+    exclude 0; equivalence needs the 90% CI inside ``(-margin, margin)`` (TOST at 0.05). A
+    non-significant difference is ``inconclusive``, never evidence of no effect.
+    """
+    low, high = mean_ci(d, 0.95)
+    low90, high90 = mean_ci(d, 0.90)
+    effect = float(np.mean(d))
+    out = {"effect": effect, "ci95": [low, high], "ci90": [low90, high90], "margin": margin}
+    if not np.isfinite(low):
+        return out | {"verdict": "inconclusive", "why": "fewer than two folds"}
+    gain, loss = low > 0, high < 0
+    if expect == "equivalent":
+        p = tost(d, margin)
+        if p < 0.05:
+            verdict, why = "supported", f"90% CI inside ±{margin:g} (TOST p={p:.3g})"
+        elif gain or loss:
+            verdict, why = "contradicted", "95% CI excludes 0: they differ"
+        else:
+            verdict, why = "inconclusive", (f"neither a difference nor equivalence within "
+                                            f"±{margin:g} (TOST p={p:.3g})")  # fmt: skip
+        return out | {"verdict": verdict, "why": why, "tost_p": p}
+    wanted, opposite = (gain, loss) if expect == "better" else (loss, gain)
+    if wanted:
+        verdict, why = "supported", "95% CI excludes 0"
+    elif opposite:
+        verdict, why = "contradicted", "95% CI excludes 0, the other way"
+    else:
+        verdict, why = "inconclusive", "95% CI includes 0: these folds cannot tell"
+    return out | {"verdict": verdict, "why": why}

@@ -25,10 +25,10 @@ from ..checkpoint import (
     save_encoder,
     save_model,
 )
-from ..config import EXECUTION_KEYS, TrainConfig, from_dict, to_dict
+from ..config import EXECUTION_KEYS, TrainConfig, command_line, from_dict, to_dict
 from ..errors import ConfigError, TinyferError
 from ..prepare import Prepared, prepare, preprocessing_of
-from ..splits import make_split
+from ..splits import split_of_run
 
 log = logging.getLogger(__name__)
 
@@ -82,25 +82,32 @@ def config_changes(saved: dict, cfg: TrainConfig, allowed: tuple = RESUMABLE_CHA
     return "; ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in diff)
 
 
-def _start_run(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
-    """Write config.yaml; on resume, refuse a config that differs in what it trains."""
+def _check_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
+    """Refuse a folder holding a run, unless resuming it with a config that trains the same."""
+    import yaml
+
+    saved = run_dir / "config.yaml"
+    if not _is_rank_zero() or not saved.is_file():
+        return  # in a DDP launch, rank 0 checked before it started this process
+    if not resume:
+        raise TinyferError(
+            f"{run_dir} already holds a run; pass --resume to continue it, or another --out"
+        )
+    detail = config_changes(yaml.safe_load(saved.read_text()), cfg)
+    if detail:
+        raise ConfigError(
+            f"cannot resume {run_dir} with a different config ({detail}). Only epochs, "
+            "patience and trainer settings may change; start a new run for the rest."
+        )
+
+
+def _write_config(cfg: TrainConfig, run_dir: Path) -> None:
     import yaml
 
     if not _is_rank_zero():
-        return  # rank 0 checked and wrote it before it launched this process
-    saved = run_dir / "config.yaml"
-    if saved.is_file():
-        if not resume:
-            raise TinyferError(
-                f"{run_dir} already holds a run; pass --resume to continue it, or another --out"
-            )
-        detail = config_changes(yaml.safe_load(saved.read_text()), cfg)
-        if detail:
-            raise ConfigError(
-                f"cannot resume {run_dir} with a different config ({detail}). Only epochs, "
-                "patience and trainer settings may change; start a new run for the rest."
-            )
+        return
     run_dir.mkdir(parents=True, exist_ok=True)
+    saved = run_dir / "config.yaml"
     tmp = saved.with_suffix(".tmp")
     tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     tmp.replace(saved)
@@ -114,7 +121,6 @@ def _trainer(
         EarlyStopping,
         LearningRateMonitor,
         ModelCheckpoint,
-        RichProgressBar,
     )
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
@@ -140,7 +146,7 @@ def _trainer(
     if patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
     if bar:
-        callbacks.append(RichProgressBar())
+        callbacks.append(_bar())
     # A resumed run logs to a new version folder: Lightning's CSV logger would overwrite the
     # old one, and read_history merges them.
     loggers = [CSVLogger(run_dir, name="logs", version=_log_version(run_dir, phase))]
@@ -182,6 +188,24 @@ def _epoch_log(phase: str):
                      trainer.max_epochs, text, time.perf_counter() - self.start)  # fmt: skip
 
     return _EpochLog()
+
+
+def _bar():
+    """Lightning's rich bar, with epochs counted from 1 (``Epoch 8/8`` for the last of 8,
+    not ``7/7``) and without the logger's version (``v_num``), which means nothing here."""
+    from lightning.pytorch.callbacks import RichProgressBar
+
+    class _Bar(RichProgressBar):
+        def _get_train_description(self, current_epoch: int) -> str:
+            text = f"Epoch {current_epoch + 1}/{self.trainer.max_epochs}"
+            return f"{text:{len(self.validation_description)}}"
+
+        def get_metrics(self, trainer, module):
+            metrics = super().get_metrics(trainer, module)
+            metrics.pop("v_num", None)
+            return metrics
+
+    return _Bar()
 
 
 #: Lightning warnings that say nothing to a tinyfer user (the batch hook is on the module on
@@ -303,19 +327,16 @@ def load_data(cfg: TrainConfig) -> Prepared:
 
 
 def _begin(cfg: TrainConfig, out_dir, resume: bool, data: Prepared | None, parts: dict | None):
-    """Start (or resume) a run directory, seed everything, and build data and model."""
+    """Start (or resume) a run directory, seed everything, and build data and model. The
+    config is written once the data is ready: a failed preparation leaves no run behind."""
     import lightning as L
 
     run_dir = Path(out_dir) if out_dir else default_run_dir(cfg)
-    _start_run(cfg, run_dir, resume)
+    _check_run_dir(cfg, run_dir, resume)
+    data = data if data is not None else load_data(cfg)
+    _write_config(cfg, run_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     return run_dir, *_setup(cfg, data, parts)
-
-
-def split_data(cfg: TrainConfig, data: Prepared) -> dict[str, np.ndarray]:
-    """A run's train / val / test indices into ``data``, as ``cfg.split`` makes them."""
-    return make_split(data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed,
-                      labels=data.labels, sources=data.sources)  # fmt: skip
 
 
 def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
@@ -325,7 +346,7 @@ def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
 
     data = data if data is not None else load_data(cfg)
     if parts is None:
-        parts = split_data(cfg, data)
+        parts = split_of_run(data, cfg)
     soft = cfg.classify.soft_labels and data.soft.shape[1] > 0
     if soft:
         log.info("training on soft labels (each face's vote distribution)")
@@ -388,8 +409,8 @@ def adjust(
 ) -> dict[str, Any]:
     """Fit a finished run's stored adjustments again on its validation split (logit
     adjustment with ``class_balance="logit_adjustment"``, the temperature with ``calibrate``;
-    None keeps the run's setting) and rewrite its ``model.pt`` and ``metrics.json``: the weights
-    are not touched. Returns the new metrics."""
+    None keeps the run's setting) and rewrite its ``model.pt``, ``model.onnx`` and
+    ``metrics.json``: the weights are not touched. Returns the new metrics."""
     import dataclasses
 
     from ..checkpoint import load_model
@@ -409,11 +430,13 @@ def adjust(
     metrics = json.loads(metrics_file.read_text())
     metrics["adjustments"] = _fit_adjustments(cfg, model, dm, data, parts)
     metrics.update(_split_metrics(model, data, parts))
-    metrics["adjusted_by"] = " ".join(sys.argv)
+    metrics["adjusted_by"] = command_line()
     meta = dataclasses.replace(meta, config=to_dict(cfg),
                                metrics={k: metrics.get(k) for k in ("val", "test")})  # fmt: skip
     save_model(model_file, model, meta)
     metrics_file.write_text(json.dumps(metrics, indent=2))
+    if (run_dir / "model.onnx").is_file():  # the adjustments live in the graph too
+        _export(model_file, data, parts)
     return metrics
 
 
@@ -510,12 +533,14 @@ def train(
     resume: bool = False,
     data: Prepared | None = None,
     parts: dict | None = None,
+    onnx: bool = True,
 ) -> RunResult:
     """Train one model by ``cfg``: phase 1 if ``classify.init`` is ``autoencoder`` (or the
     encoder of ``classify.pretrained``), then phase 2.
 
     ``data`` and ``parts`` (index arrays for train/val/test) may be given, as experiments do;
-    otherwise the data is prepared from ``cfg.data`` and split by ``cfg.split``.
+    otherwise the data is prepared from ``cfg.data`` and split by ``cfg.split``. With ``onnx``
+    the run also holds ``model.onnx``, so that predicting with it needs no torch.
     """
     import torch
 
@@ -564,7 +589,7 @@ def train(
         "labels": list(data.labels),
         "split_sizes": {k: len(v) for k, v in parts.items()},
         "train_size_after_expansion": dm.train_size,
-        "command": " ".join(sys.argv),
+        "command": command_line(),
         "world_size": trainer.world_size,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "classify": {
@@ -594,4 +619,22 @@ def train(
         _write_history(history, run_dir / "history.csv")
         plot_history(history, run_dir / "curves.png", title=f"{cfg.model.name}: phase 2")
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        if onnx:
+            _export(checkpoint, data, parts)
     return RunResult(run_dir, checkpoint, history, metrics)
+
+
+def _export(checkpoint: Path, data: Prepared, parts) -> None:
+    """``model.onnx`` beside ``model.pt``, checked against torch on validation faces. A
+    failed export costs only that file: the run and its model.pt stand."""
+    from ..export import export_onnx
+
+    faces = data.X[parts["val"][:64]] if len(parts["val"]) else None
+    try:
+        result = export_onnx(checkpoint, checkpoint.with_suffix(".onnx"), check_faces=faces)
+    except Exception as exc:  # an exporter fault costs the file, not the run
+        log.warning("model.onnx not written (%s); `tinyfer export` can retry. Prediction "
+                    "with this run uses model.pt (and torch)", exc)  # fmt: skip
+        return
+    log.info("model.onnx written (largest difference from torch on %d validation faces: "
+             "%.1e)", 0 if faces is None else len(faces), result.max_abs_diff or 0.0)  # fmt: skip
