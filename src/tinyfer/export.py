@@ -14,6 +14,7 @@ import torch
 
 from . import __version__
 from .errors import TinyferError
+from .inputs import model_input
 from .integrity import seal_onnx
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class Probabilities(torch.nn.Module):
 
     @torch.no_grad()
     def predict_proba(self, faces: np.ndarray) -> np.ndarray:
-        return self(torch.from_numpy(faces).float().div(255)[:, None]).numpy()
+        return self(torch.from_numpy(model_input(faces))).numpy()
 
 
 def export_onnx(
@@ -153,8 +154,7 @@ def _quantize(path: Path, faces: np.ndarray) -> None:
     class Reader(CalibrationDataReader):
         def __init__(self):
             self.batches = iter(
-                {"faces": (faces[i : i + 32].astype(np.float32) / 255)[:, None]}
-                for i in range(0, len(faces), 32)
+                {"faces": model_input(faces[i : i + 32])} for i in range(0, len(faces), 32)
             )
 
         def get_next(self):

@@ -17,6 +17,7 @@ import numpy as np
 from .errors import TinyferError
 from .faces import BOX_FRAMING, Face, FaceDetector, create_detector, crop_face, cut_face
 from .faces.detect import looks_like_a_crop
+from .inputs import model_input
 from .integrity import CHECKSUM_KEY, check_onnx_seal
 from .io import iter_frames, load_image
 
@@ -61,16 +62,9 @@ class OnnxClassifier:
         self.tta: str = meta.get("tta", "none")  # "hflip": mirror averaging inside the graph
 
     def predict_proba(self, faces: np.ndarray, batch: int = 256) -> np.ndarray:
-        faces = np.asarray(faces)
-        if faces.ndim != 3 or faces.shape[1:] != (self.img_size, self.img_size):
-            raise TinyferError(
-                f"faces must be (N, {self.img_size}, {self.img_size}) gray crops; got {faces.shape}"
-            )
+        x = model_input(faces, self.img_size)
         out = [
-            self.session.run(
-                None, {"faces": (faces[i : i + batch].astype(np.float32) / 255)[:, None]}
-            )[0]
-            for i in range(0, len(faces), batch)
+            self.session.run(None, {"faces": x[i : i + batch]})[0] for i in range(0, len(x), batch)
         ]
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..inputs import model_input
 from .blocks import BLOCKS, UpBlock, conv_bn
 
 
@@ -122,7 +123,7 @@ class FerNet(nn.Module):
 
         self.eval()
         out = [
-            self(torch.from_numpy(faces[i : i + batch]).float().div_(255)[:, None])
+            self(torch.from_numpy(model_input(faces[i : i + batch])))
             for i in range(0, len(faces), batch)
         ]
         return torch.cat(out).numpy() if out else np.zeros((0, self.num_classes), np.float32)

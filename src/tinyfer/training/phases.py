@@ -27,6 +27,7 @@ from ..checkpoint import (
 )
 from ..config import EXECUTION_KEYS, TrainConfig, command_line, from_dict, to_dict
 from ..errors import ConfigError, TinyferError
+from ..inputs import model_input
 from ..prepare import Prepared, prepare, preprocessing_of
 from ..splits import split_of_run
 
@@ -504,7 +505,7 @@ def _run_pretrain(
         faces = data.X[parts["val"][:8]]
         module.eval().to(memory_format=torch.contiguous_format)
         with torch.no_grad():
-            x = torch.from_numpy(faces).float().div(255).unsqueeze(1)
+            x = torch.from_numpy(model_input(faces))
             recon = module(x).squeeze(1).numpy()
         module.train()
         plot_reconstructions(faces / 255.0, recon, run_dir / "reconstructions.png")
