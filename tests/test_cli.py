@@ -220,3 +220,27 @@ def test_library_chatter_is_muted_unless_verbose(onnx_model, tmp_path):
     assert "moov atom not found" in loud.stderr  # the chatter exists...
     assert "moov atom not found" not in quiet.stderr  # ...and is muted by default
     assert "broken.mp4: not a video OpenCV can read" in quiet.stderr
+
+
+def test_options_built_from_a_config_take_its_defaults_and_choices():
+    import typer
+    from typer.testing import CliRunner
+
+    from tinyfer.cli import _config_options
+    from tinyfer.config import DataConfig
+
+    seen = []
+    cmd = typer.Typer()
+
+    @cmd.command()
+    @_config_options(DataConfig, ("img_size", "frames", "align"))
+    def show(settings: dict | None = None):
+        seen.append(settings)
+
+    runner = CliRunner()
+    assert runner.invoke(cmd, []).exit_code == 0
+    assert runner.invoke(cmd, ["--img-size", "64", "--frames", "all", "--align"]).exit_code == 0
+    assert seen == [{"img_size": 48, "frames": "apex", "align": False},
+                    {"img_size": 64, "frames": "all", "align": True}]  # fmt: skip
+    assert runner.invoke(cmd, ["--frames", "every"]).exit_code == 2
+    assert "Side of the square" in runner.invoke(cmd, ["--help"]).output

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from .config import DataConfig
+
 app = typer.Typer(
     help="Facial expression recognition with compact neural networks.",
     no_args_is_help=True,
@@ -101,60 +103,63 @@ def data_inspect(
         print_audit(audit)
 
 
+def _config_options(cls, names: tuple[str, ...]):
+    """Give a command one option per field ``names`` of the config dataclass ``cls``, with
+    the field's own type, default and help (so none is written twice); the command receives
+    them as one ``settings`` dict."""
+    import dataclasses
+    import inspect
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+
+    def decorate(fn):
+        own = inspect.signature(fn, eval_str=True)
+        extra = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=fields[name].default,
+                              annotation=Annotated[hints[name], typer.Option(
+                                  help=fields[name].metadata["help"])])
+            for name in names
+        ]  # fmt: skip
+        params = [p for p in own.parameters.values() if p.name != "settings"] + extra
+
+        def command(**kwargs):
+            settings = {name: kwargs.pop(name) for name in names}
+            return fn(**kwargs, settings=settings)
+
+        command.__signature__ = own.replace(parameters=params)
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.__doc__, command.__name__ = fn.__doc__, fn.__name__
+        return command
+
+    return decorate
+
+
+PREPARE_SETTINGS = ("frames", "n_frames", "geometry", "detector", "min_face", "img_size",
+                    "margin", "align", "subject_regex", "skip_unknown")  # fmt: skip
+
+
 @data_app.command("prepare")
+@_config_options(DataConfig, PREPARE_SETTINGS)
 def data_prepare(
     path: Annotated[Path, typer.Argument(help="Dataset folder (or fer2013.csv).")],
     format: FormatOpt = "auto",
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the cached arrays.")] = Path(
         "prepared"
     ),
-    frames: Annotated[str, typer.Option(help="MUG frames per take: apex, all or spaced.")] = "apex",
-    n_frames: Annotated[int, typer.Option(help="Frames per take for apex/spaced.")] = 3,
-    geometry: Annotated[
-        str, typer.Option(help="template (landmarks onto one template) or margin (older cut).")
-    ] = "template",
-    detector: Annotated[str, typer.Option(help="auto, mtcnn, haar or none.")] = "auto",
-    min_face: Annotated[
-        float, typer.Option(help="Smallest face to find, fraction of the shorter side.")
-    ] = 0.1,
-    img_size: Annotated[int, typer.Option(help="Side of the square face crops.")] = 48,
-    margin: Annotated[
-        float, typer.Option(help="margin geometry: box margin, fraction of the face size.")
-    ] = 0.1,
-    align: Annotated[
-        bool, typer.Option(help="margin geometry: rotate so that the eyes are level.")
-    ] = False,
-    subject_regex: Annotated[
-        str | None, typer.Option(help="Regex taking the subject id from file names.")
-    ] = None,
-    skip_unknown: Annotated[bool, typer.Option(help="Leave unknown label folders out.")] = False,
     workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even if the cache is current.")] = False,
+    settings: dict | None = None,
 ):
     """Detect and crop faces once, and cache them as arrays with a manifest."""
-    from .config import DataConfig, from_dict
+    from .config import from_dict
     from .prepare import prepare
     from .report_text import print_prepared
 
     def work():
-        cfg = from_dict(
-            DataConfig,
-            dict(
-                path=str(path),
-                format=format,
-                frames=frames,
-                n_frames=n_frames,
-                geometry=geometry,
-                detector=detector,
-                min_face=min_face,
-                img_size=img_size,
-                margin=margin,
-                align=align,
-                subject_regex=subject_regex,
-                skip_unknown=skip_unknown,
-            ),
-            where="data",
-        )
+        cfg = from_dict(DataConfig, {"path": str(path), "format": format, **settings},
+                        where="data")  # fmt: skip
         return prepare(cfg, out, workers=workers, force=force)
 
     print_prepared(_run(work))

@@ -18,6 +18,11 @@ T = TypeVar("T")
 Format = Literal["auto", "mug", "fer2013", "ferplus", "ckplus", "jaffe", "folder"]
 
 
+def _field(default: Any, help: str) -> Any:
+    """A config field with its default and its one-line help (for options built from it)."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class DataConfig:
     """Where the data is and how faces are made from it.
@@ -37,16 +42,21 @@ class DataConfig:
     path: str | list[str] | None = None
     format: Format | list[Format] = "auto"
     weights: list[float] = field(default_factory=list)  # several paths: each one's share of draws
-    frames: Literal["apex", "all", "spaced"] = "apex"
-    n_frames: int = 3
-    subject_regex: str | None = None
-    skip_unknown: bool = False
-    geometry: Literal["template", "margin"] = "template"
-    detector: Literal["auto", "mtcnn", "haar", "none"] = "auto"
-    min_face: float = 0.1  # smallest face to find, fraction of the frame's shorter side
-    img_size: int = 48
-    margin: float = 0.1
-    align: bool = False
+    # Each ``help`` is also the option's help in `tinyfer data prepare`, whose defaults are these.
+    frames: Literal["apex", "all", "spaced"] = _field("apex", "MUG frames per take.")
+    n_frames: int = _field(3, "Frames per take for apex/spaced.")
+    subject_regex: str | None = _field(None, "Regex taking the subject id from file names.")
+    skip_unknown: bool = _field(False, "Leave unknown label folders out.")
+    geometry: Literal["template", "margin"] = _field(
+        "template", "template (landmarks onto one template) or margin (the older cut)."
+    )
+    detector: Literal["auto", "mtcnn", "haar", "none"] = _field(
+        "auto", "auto: MTCNN for template, Haar on frames / none on crops for margin."
+    )
+    min_face: float = _field(0.1, "Smallest face to find, fraction of the shorter side.")
+    img_size: int = _field(48, "Side of the square face crops.")
+    margin: float = _field(0.1, "margin geometry: box margin, fraction of the face size.")
+    align: bool = _field(False, "margin geometry: rotate so that the eyes are level.")
     labels: list[str] = field(default_factory=list)  # empty: every label the data has
 
     def __post_init__(self):
