@@ -26,9 +26,10 @@ import yaml
 from common import RESULTS, write_result
 
 from tinyfer.bench import measure_speed
-from tinyfer.checkpoint import BUNDLED_MODELS, load_model
+from tinyfer.checkpoint import load_model
 from tinyfer.evaluation.evaluate import copies_in, evaluate, load_eval_data, select_split
 from tinyfer.export import export_onnx
+from tinyfer.model_files import BUNDLED_MODELS
 from tinyfer.models import count_parameters
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 def torch_speed(run: Path, threads: int, repeats: int, batch: int) -> dict:
     import torch
 
-    from tinyfer.checkpoint import load_model, resolve_model_file
+    from tinyfer.checkpoint import load_model
+    from tinyfer.model_files import resolve_model_file
 
     torch.set_num_threads(threads)
     model, meta = load_model(resolve_model_file(run))

@@ -61,9 +61,10 @@ def onnx_model(tmp_path_factory) -> Path:
     """A tiny model with random weights and the seven basic labels, exported to ONNX."""
     import torch
 
-    from tinyfer.checkpoint import ModelMeta, save_model
+    from tinyfer.checkpoint import save_model
     from tinyfer.export import export_onnx
     from tinyfer.labels import EMOTIONS
+    from tinyfer.model_files import ModelMeta
     from tinyfer.models import create_model
 
     torch.manual_seed(0)

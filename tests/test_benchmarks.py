@@ -71,7 +71,7 @@ def test_bundle_model_runs_on_a_tiny_fer2013(tmp_path):
     assert (tmp_path / "bundled_fast_confusion.png").stat().st_size > 0
     assert (tmp_path / "assets" / "model.pt").is_file()
     # The file shipped is the run's model exported.
-    from tinyfer.predict import OnnxClassifier
+    from tinyfer.classifier import OnnxClassifier
 
     faces = np.random.default_rng(1).integers(0, 255, (4, 48, 48), np.uint8)
     torch_model, _ = load_model(tmp_path / "assets" / "model.pt")

@@ -46,7 +46,8 @@ def test_models_lists_the_bundled_models_and_the_zoo():
 
 
 def test_evaluate_json(synth_prepared, tmp_path):
-    from tinyfer.checkpoint import ModelMeta, save_model
+    from tinyfer.checkpoint import save_model
+    from tinyfer.model_files import ModelMeta
     from tinyfer.models import create_model
 
     model = create_model("tiny", num_classes=len(synth_prepared.labels))
@@ -149,7 +150,8 @@ def test_predict_with_a_bad_model_is_one_line(tmp_path, face_frames):
 
 @pytest.mark.slow
 def test_export_reports_the_accuracy_cost_of_int8(synth_prepared, tmp_path):
-    from tinyfer.checkpoint import ModelMeta, save_model
+    from tinyfer.checkpoint import save_model
+    from tinyfer.model_files import ModelMeta
     from tinyfer.models import create_model
 
     model = create_model("tiny", num_classes=len(synth_prepared.labels))

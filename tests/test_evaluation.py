@@ -3,10 +3,11 @@ import json
 import numpy as np
 import pytest
 
-from tinyfer.checkpoint import ModelMeta, save_model
+from tinyfer.checkpoint import save_model
 from tinyfer.errors import TinyferError
 from tinyfer.evaluation.evaluate import evaluate, evaluate_arrays
 from tinyfer.evaluation.metrics import compute_metrics
+from tinyfer.model_files import ModelMeta
 from tinyfer.models import create_model
 from tinyfer.prepare import Prepared
 

@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 
-from tinyfer.checkpoint import ModelMeta, save_model
+from tinyfer.checkpoint import save_model
+from tinyfer.classifier import OnnxClassifier
 from tinyfer.errors import TinyferError
 from tinyfer.export import export_onnx
+from tinyfer.model_files import ModelMeta
 from tinyfer.models import create_model
-from tinyfer.predict import OnnxClassifier
 
 LABELS = ("anger", "happiness", "neutral")
 

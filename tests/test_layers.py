@@ -10,8 +10,20 @@ TRAINING = ("torch", "lightning", "kornia", "onnx", "onnxscript")
 EVALUATION = ("sklearn", "scipy", "matplotlib")
 EXTRAS = ("ray", "fastapi", "uvicorn")
 
-CORE = ("labels", "config", "io", "faces", "datasets", "prepare", "splits", "audit", "synth")
-INFERENCE = ("predict", "batch", "annotate", "bench", "checkpoint", "cluster", "cli")
+CORE = (
+    "labels",
+    "config",
+    "io",
+    "inputs",
+    "model_files",
+    "faces",
+    "datasets",
+    "prepare",
+    "splits",
+    "audit",
+    "synth",
+)
+INFERENCE = ("classifier", "predict", "batch", "annotate", "bench", "cluster", "cli")
 
 
 def _loaded(code: str) -> list[str]:
@@ -44,3 +56,39 @@ def test_predicting_an_image_loads_no_training_or_evaluation(mug_frame):
 
 def test_the_service_loads_no_training_or_evaluation():
     assert set(_loaded("import tinyfer.serve")) <= {"fastapi", "uvicorn"}
+
+
+def test_no_two_modules_import_each_other_even_inside_functions():
+    """Every ``from .x import`` in the package, at the top or inside a function, as a graph
+    of top-level modules and subpackages: it has no cycle."""
+    import ast
+    from collections import defaultdict
+    from pathlib import Path
+
+    root = Path(__file__).parents[1] / "src" / "tinyfer"
+    names = {}
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    unit = lambda name: ".".join(name.split(".")[:2])  # noqa: E731  (tinyfer.x)
+    graph = defaultdict(set)
+    for name, path in names.items():
+        if name == "tinyfer":  # the package's lazy table of public names
+            continue
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+                for alias in node.names:
+                    full = f"{target}.{alias.name}"
+                    other = unit(full if full in names else target)
+                    if other != unit(name):
+                        graph[unit(name)].add(other)
+
+    def reaches(start, goal, seen):
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n}))
+                   for n in graph[start])  # fmt: skip
+
+    cycles = sorted(m for m in list(graph) if reaches(m, m, {m}))
+    assert cycles == [], f"modules on an import cycle: {cycles}"

@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 
+from tinyfer.classifier import OnnxClassifier
 from tinyfer.errors import TinyferError, VideoError
 from tinyfer.faces import crop_face
 from tinyfer.io import iter_frames, load_image
 from tinyfer.labels import EMOTIONS
-from tinyfer.predict import FramePrediction, OnnxClassifier, Prediction, Recognizer
+from tinyfer.predict import FramePrediction, Prediction, Recognizer
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +199,7 @@ def test_bad_arguments_are_refused_when_the_recognizer_is_made(onnx_model, kwarg
 
 
 def test_bundled_model_finds_the_mug_face(mug_frame):
-    from tinyfer.checkpoint import BUNDLED_MODEL
+    from tinyfer.model_files import BUNDLED_MODEL
 
     rec = Recognizer()
     assert rec.classifier.path == BUNDLED_MODEL and rec.labels == EMOTIONS
@@ -214,8 +215,9 @@ def test_bundled_models_are_their_shipped_checkpoints_exported(name, fer2013_dir
     for an int8 file (its probabilities move by the quantisation)."""
     import onnx
 
-    from tinyfer.checkpoint import BUNDLED_MODELS, load_model
+    from tinyfer.checkpoint import load_model
     from tinyfer.export import Probabilities
+    from tinyfer.model_files import BUNDLED_MODELS
 
     file = BUNDLED_MODELS[name]
     model, _ = load_model(file.with_suffix(".pt"))

@@ -104,8 +104,8 @@ def test_run_directory_has_everything(synth_prepared, tmp_path):
                  "pretrain_history.csv"):  # fmt: skip
         assert (run / name).is_file(), name
     # Predicting with the run takes its ONNX file: the same probabilities, and no torch.
-    from tinyfer.checkpoint import resolve_model_file
-    from tinyfer.predict import OnnxClassifier
+    from tinyfer.classifier import OnnxClassifier
+    from tinyfer.model_files import resolve_model_file
 
     assert resolve_model_file(run, onnx=True) == run / "model.onnx"
     assert resolve_model_file(run) == run / "model.pt"

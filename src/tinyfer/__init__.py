@@ -15,7 +15,7 @@ _PUBLIC = {
     "Recognizer": "predict",
     "Prediction": "predict",
     "FramePrediction": "predict",
-    "OnnxClassifier": "predict",
+    "OnnxClassifier": "classifier",
     "load_image": "io",
     "create_model": "models",
     "list_models": "models",

@@ -4,35 +4,14 @@ with the weights, so nothing downstream hard-codes them."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import TinyferError
 from .integrity import weights_digest
+from .model_files import ModelMeta, resolve_model_file
 
 VERSION = 1
-ASSETS = Path(__file__).parent / "assets"
-#: The pretrained models shipped inside the package, by name; each has a card (``<name>.md``)
-#: and its torch checkpoint (``<name>.pt``, for fine-tuning) beside it. ``--model NAME`` /
-#: ``Recognizer(NAME)`` choose one.
-BUNDLED_MODELS = {"accurate": ASSETS / "accurate.onnx", "fast": ASSETS / "fast.onnx"}
-#: The default: the most accurate bundled model within 0.5 ms per face on one core.
-DEFAULT_MODEL = "accurate"
-BUNDLED_MODEL = BUNDLED_MODELS[DEFAULT_MODEL]
-
-
-@dataclass(frozen=True)
-class ModelMeta:
-    """What a model file says about itself."""
-
-    name: str
-    labels: tuple[str, ...]
-    img_size: int
-    in_chans: int
-    preprocessing: dict[str, Any]
-    config: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
@@ -164,44 +143,3 @@ def _check_architecture(encoder, spec: dict, in_chans: int, file, problem: str) 
     if mine != theirs:
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
         raise TinyferError(f"{file}: {problem} (differences, file vs model: {diff})")
-
-
-def resolve_model_file(path: str | Path | None, *, onnx: bool = False) -> Path:
-    """The model file that ``path`` names: a bundled model's name (``fast``, ``accurate``;
-    ``None``: the default) unless a file or folder of that name exists here, a run directory
-    (its ``model.pt``; with ``onnx``, its ``model.onnx`` when that is at least as new), or a
-    model file."""
-    name = DEFAULT_MODEL if path is None else str(path)
-    if name in BUNDLED_MODELS and not Path(name).exists():
-        if not BUNDLED_MODELS[name].is_file():
-            raise TinyferError(
-                f"{BUNDLED_MODELS[name]}: the bundled model {name!r} is missing from this "
-                "install; give a model (run directory, model.pt or .onnx)"
-            )
-        return BUNDLED_MODELS[name]
-    path = Path(path)
-    if path.is_dir():
-        pt, exported = path / "model.pt", path / "model.onnx"
-        fresh = exported.is_file() and (
-            not pt.is_file() or exported.stat().st_mtime >= pt.stat().st_mtime
-        )
-        path = exported if onnx and fresh else pt
-    if not path.is_file():
-        names = ", ".join(BUNDLED_MODELS)
-        raise TinyferError(f"{path}: no model file (give a bundled model's name: {names}; a run "
-                           "directory, a model.pt or a .onnx)")  # fmt: skip
-    return path
-
-
-def load_classifier(path: str | Path | None, *, threads: int | None = None):
-    """``(model, meta)`` for an exported .onnx file or a run directory holding one
-    (onnxruntime, no torch import; ``threads`` sets its intra-op threads), a model.pt or an
-    older run directory (torch), or ``None`` (the bundled model). Both kinds of model have
-    ``predict_proba``; both metas have ``labels``, ``img_size`` and ``preprocessing``."""
-    path = resolve_model_file(path, onnx=True)
-    if path.suffix == ".onnx":
-        from .predict import OnnxClassifier
-
-        clf = OnnxClassifier(path, threads=threads)
-        return clf, clf
-    return load_model(path)

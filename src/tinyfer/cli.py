@@ -322,9 +322,9 @@ def models_cmd():
     """List the bundled models (for predict) and the registered architectures (for train)."""
     from rich.table import Table
 
-    from .checkpoint import BUNDLED_MODELS, DEFAULT_MODEL
+    from .classifier import OnnxClassifier
+    from .model_files import BUNDLED_MODELS, DEFAULT_MODEL
     from .models import count_parameters, create_model, list_models, model_info
-    from .predict import OnnxClassifier
     from .terminal import console as make_console
 
     console = make_console()
@@ -454,9 +454,10 @@ def export_cmd(
 ):
     """Export a trained model to ONNX, checked against torch on real faces; with --data, the
     accuracy of torch and of the exported file on --split (the cost of --int8)."""
-    from .checkpoint import load_model, resolve_model_file
+    from .checkpoint import load_model
     from .evaluation.evaluate import eval_set
     from .export import export_onnx
+    from .model_files import resolve_model_file
 
     def sample(prepared):
         return prepared.X[:: max(1, len(prepared) // faces)][:faces]

@@ -86,7 +86,8 @@ def export_onnx(
     """
     import onnx
 
-    from .checkpoint import load_model, resolve_model_file
+    from .checkpoint import load_model
+    from .model_files import resolve_model_file
 
     for name in ("onnxscript", "onnx_ir"):  # their INFO lines say nothing to a user
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -121,15 +122,15 @@ def export_onnx(
         tmp.unlink(missing_ok=True)
     diff = None
     if check_faces is not None and len(check_faces):
-        from .predict import OnnxClassifier
+        from .classifier import OnnxClassifier
 
         onnx_probs = OnnxClassifier(out).predict_proba(check_faces)
         torch_probs = wrapped.predict_proba(check_faces)
         diff = float(np.abs(onnx_probs - torch_probs).max())
     accuracy = {}
     if eval_data is not None:
+        from .classifier import OnnxClassifier
         from .evaluation.evaluate import evaluate_arrays
-        from .predict import OnnxClassifier
 
         for name, clf in (("torch", wrapped), ("onnx", OnnxClassifier(out))):
             result = evaluate_arrays(clf, meta.labels, eval_data)

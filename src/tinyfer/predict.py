@@ -1,12 +1,11 @@
 """Inference with onnxruntime, OpenCV and numpy only: no torch on this path.
 
-``OnnxClassifier`` classifies face crops; ``Recognizer`` finds faces in images and
-classifies them.
+``Recognizer`` finds faces in images and classifies them (with the classifier that
+:mod:`tinyfer.classifier` loads).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,56 +16,7 @@ import numpy as np
 from .errors import TinyferError
 from .faces import BOX_FRAMING, Face, FaceDetector, create_detector, crop_face, cut_face
 from .faces.detect import looks_like_a_crop
-from .inputs import model_input
-from .integrity import CHECKSUM_KEY, check_onnx_seal
 from .io import iter_frames, load_image
-
-
-class OnnxClassifier:
-    """An exported tinyfer model: ``predict_proba(faces (N, H, W) uint8) -> (N, C)``.
-
-    Labels, input size and preprocessing come from the file's metadata.
-    """
-
-    def __init__(self, path: str | Path, *, threads: int | None = None):
-        import onnxruntime as ort
-
-        path = Path(path)
-        if not path.is_file():
-            raise TinyferError(f"{path}: no such model file")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own types for a bad file
-            raise TinyferError(f"{path}: not an ONNX model ({type(exc).__name__})") from None
-        meta = self.session.get_modelmeta().custom_metadata_map
-        check_onnx_seal(path, meta.get(CHECKSUM_KEY))
-        if "labels" not in meta:
-            raise TinyferError(f"{path}: an ONNX file without tinyfer's metadata (labels)")
-        self.path = path
-        self.labels: tuple[str, ...] = tuple(json.loads(meta["labels"]))
-        n_out = self.session.get_outputs()[0].shape[-1]
-        if isinstance(n_out, int) and n_out != len(self.labels):
-            raise TinyferError(
-                f"{path}: the model has {n_out} outputs but its metadata names "
-                f"{len(self.labels)} classes ({', '.join(self.labels)})"
-            )
-        self.img_size = int(meta["img_size"])
-        self.preprocessing: dict[str, Any] = json.loads(meta.get("preprocessing", "{}"))
-        self.metrics: dict[str, Any] = json.loads(meta.get("metrics", "{}"))
-        self.tta: str = meta.get("tta", "none")  # "hflip": mirror averaging inside the graph
-
-    def predict_proba(self, faces: np.ndarray, batch: int = 256) -> np.ndarray:
-        x = model_input(faces, self.img_size)
-        out = [
-            self.session.run(None, {"faces": x[i : i + batch]})[0] for i in range(0, len(x), batch)
-        ]
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
 
 @dataclass(frozen=True)
@@ -152,7 +102,7 @@ class Recognizer:
         threads: int | None = None,
         small_images_are_faces: bool = True,
     ):
-        from .checkpoint import load_classifier
+        from .classifier import load_classifier
 
         if not 1 < scale_factor <= 2:
             raise TinyferError(f"scale_factor is Haar's pyramid step, above 1 and at most 2; "

@@ -35,9 +35,9 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartParser
 
 from .batch import Record
-from .checkpoint import ASSETS, resolve_model_file
 from .errors import ImageTooLarge, TinyferError, VideoError
 from .io import load_image
+from .model_files import ASSETS, resolve_model_file
 from .predict import Recognizer
 
 log = logging.getLogger(__name__)

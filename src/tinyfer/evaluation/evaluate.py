@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import load_classifier, resolve_model_file
+from ..classifier import load_classifier
 from ..config import command_line
 from ..errors import TinyferError
+from ..model_files import resolve_model_file
 from ..prepare import Prepared, data_config_for, load_prepared, prepare
 from .figures import plot_confusion, plot_misclassified
 from .metrics import compute_metrics

@@ -18,16 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import (
-    ModelMeta,
-    load_encoder_into,
-    load_pretrained_encoder,
-    save_encoder,
-    save_model,
-)
+from ..checkpoint import load_encoder_into, load_pretrained_encoder, save_encoder, save_model
 from ..config import EXECUTION_KEYS, TrainConfig, command_line, from_dict, to_dict
 from ..errors import ConfigError, TinyferError
 from ..inputs import model_input
+from ..model_files import ModelMeta
 from ..prepare import Prepared, prepare, preprocessing_of
 from ..splits import split_of_run
 
