@@ -7,11 +7,11 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from .config import DataConfig
+from .config import DataConfig, Format
 
 app = typer.Typer(
     help="Facial expression recognition with compact neural networks.",
@@ -27,9 +27,7 @@ MODEL_HELP = (
     "A bundled model's name (accurate, the default; fast), a run directory, a model.pt or an "
     ".onnx file."
 )
-FormatOpt = Annotated[
-    str, typer.Option("--format", "-f", help="auto, mug, fer2013, ferplus, ckplus, jaffe or folder")
-]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="The dataset's layout.")]
 SPLIT_HELP = (
     "The dataset's split (e.g. PrivateTest) or all (the default). On the data a run was trained "
     "on: its own train, val or test part (the default: test, the faces it never saw)."
@@ -229,6 +227,12 @@ def _train_config(config: Path, overrides, devices, num_nodes, strategy, resume=
     return cfg
 
 
+def _training(phase, config, overrides, out, resume, devices, num_nodes, strategy):
+    """``phase(cfg, out, resume=...)`` (train or pretrain) on the config and its overrides."""
+    return _run(lambda: phase(_train_config(config, overrides, devices, num_nodes, strategy,
+                                            resume, out), out, resume=resume))  # fmt: skip
+
+
 DevicesOpt = Annotated[str | None, typer.Option(help="Lightning devices (e.g. 2, auto).")]
 NodesOpt = Annotated[int | None, typer.Option(help="Lightning num_nodes (multi-node DDP).")]
 StrategyOpt = Annotated[str | None, typer.Option(help="Lightning strategy (e.g. ddp).")]
@@ -247,11 +251,7 @@ def train_cmd(
     """Train a model: phase 1 (autoencoder) if configured, then phase 2 (classification)."""
     from .training.phases import train
 
-    def work():
-        cfg = _train_config(config, set_, devices, num_nodes, strategy, resume, out)
-        return train(cfg, out, resume=resume)
-
-    result = _run(work)
+    result = _training(train, config, set_, out, resume, devices, num_nodes, strategy)
     _print_scores(result.metrics)
     typer.echo(f"results: {result.run_dir} (model.pt, metrics.json, history.csv, curves.png)")
 
@@ -310,11 +310,8 @@ def pretrain_cmd(
     """Run phase 1 alone: train the encoder as an autoencoder; writes encoder.pt."""
     from .training.phases import pretrain
 
-    def work():
-        cfg = _train_config(config, set_, devices, num_nodes, strategy, resume, out)
-        return pretrain(cfg, out, resume=resume)
-
-    typer.echo(f"encoder: {_run(work)}")
+    encoder = _training(pretrain, config, set_, out, resume, devices, num_nodes, strategy)
+    typer.echo(f"encoder: {encoder}")
 
 
 @app.command("models")
@@ -504,9 +501,12 @@ def predict_cmd(
         typer.Option("--model", "-m", help=MODEL_HELP),
     ] = None,
     detector: Annotated[
-        str, typer.Option(help="mtcnn (landmarks), haar (fastest), or none for face crops.")
+        Literal["mtcnn", "haar", "none"],
+        typer.Option(help="mtcnn (landmarks), haar (fastest), or none for face crops."),
     ] = "mtcnn",
-    format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+    format: Annotated[
+        Literal["table", "json", "csv"], typer.Option("--format", "-f", help="Output format.")
+    ] = "table",
     annotate: Annotated[
         Path | None, typer.Option("--annotate", help="Write annotated images/videos here.")
     ] = None,
