@@ -114,6 +114,16 @@ def photos_row(path: Path) -> dict:
             "accuracy": r["accuracy"]}  # fmt: skip
 
 
+#: What each layout's faces are, for a card's limits.
+DATASETS = {
+    "fer2013": "web faces, FER2013's labels",
+    "ferplus": "FER2013's web faces with FER+'s ten-vote labels",
+    "ckplus": "posed laboratory faces",
+    "mug": "posed laboratory faces",
+    "jaffe": "posed laboratory faces",
+}
+
+
 def training_text(run: dict, config: dict) -> str:
     c, a, d = config["classify"], config["augment"], config["data"]
     paths = d["path"] if isinstance(d["path"], list) else [d["path"]]
@@ -160,6 +170,20 @@ def model_card(f: dict, run: dict, config: dict) -> str:
         "each face averaged with its mirror image, in the graph" if f["tta"] == "hflip" else "none"
     )
     name, size = f["bundled_name"], f["img_size"]
+    # From the run's own config and metrics, not typed in: what it was trained on, how its
+    # faces are cut, what its graph holds besides the network.
+    data = config["data"]
+    paths = data["path"] if isinstance(data["path"], list) else [data["path"]]
+    formats = data["format"] if isinstance(data["format"], list) else [data["format"]] * len(paths)
+    trained_on = " and ".join(f"{Path(p).name} ({DATASETS.get(fmt, fmt)})"
+                              for p, fmt in zip(paths, formats))  # fmt: skip
+    cut = ("Faces are cut by five MTCNN landmarks onto one template (`tinyfer.faces.geometry`)."
+           if data["geometry"] == "template" else
+           f"Faces are cut by the detector's box widened by {data['margin']:g}.")  # fmt: skip
+    adj = run.get("adjustments") or {}
+    parts = ["temperature"] * (adj.get("temperature", 1.0) != 1.0)
+    parts += ["class-balance bias"] * bool(adj.get("logit_bias"))
+    adjusted = f", {' and '.join(parts)} inside the graph" if parts else ""
     return f"""# tinyfer's bundled model `{name}` (`{Path(f["file"]).name}`)
 
 Facial expression recognition from a {size}x{size} gray face crop; classes: {", ".join(labels)}.
@@ -170,7 +194,7 @@ Facial expression recognition from a {size}x{size} gray face crop; classes: {", 
 ## Model
 - Architecture `{run["model"]}`, {f["parameters"]:,} parameters; ONNX {f["weights"]},
   {f["onnx_bytes"] / 1e6:.2f} MB; input `faces` (B, 1, {size}, {size}) float in [0, 1], output
-  `probabilities` (B, {len(labels)}), temperature and class-balance bias inside the graph.
+  `probabilities` (B, {len(labels)}){adjusted}.
 - Test-time augmentation: {tta}.
 - Per face, batch 1, one thread: {sp["classify_ms"]:.3f} ms; batch {sp["batch"]}:
   {sp["batch_faces_per_s"]:,.0f} faces/s; the MUG frame end to end (MTCNN + this model):
@@ -212,11 +236,9 @@ without one of its datasets, for the figure on a dataset the recipe never saw
 {photos}
 
 ## Known limits
-- Trained on FER2013's web faces (re-labelled by FER+) and, where listed above, CK+'s posed
-  laboratory faces; who is in them is not documented, so accuracy for any group of people
-  has not been measured here.
-- 48x48 gray crops: colour is discarded, and small or blurred faces are hard. Faces are cut
-  by five MTCNN landmarks onto one template (`tinyfer.faces.geometry`).
+- Trained on {trained_on}; who is in them is not documented, so accuracy for any group of
+  people has not been measured here.
+- {size}x{size} gray crops: colour is discarded, and small or blurred faces are hard. {cut}
 - It recognises prototypical expressions, not felt emotion.
 """
 
