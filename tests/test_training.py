@@ -195,7 +195,7 @@ def test_resume_continues_from_the_saved_epoch(synth_prepared, tmp_path):
     longer = _cfg(synth_prepared, tmp_path, classify={"epochs": 4})
     again = train(longer, tmp_path / "run", resume=True)
     after = _history(tmp_path / "run" / "history.csv")
-    assert [r["epoch"] for r in after] == ["0", "1", "2", "3"]
+    assert [r["epoch"] for r in after] == ["1", "2", "3", "4"]  # counted from 1, as logged
     assert after[:2] == before  # the first two epochs were not run again
     assert os.stat(tmp_path / "run" / "encoder.pt").st_mtime_ns == pre_mtime  # nor phase 1
     assert again.metrics["classify"]["epochs_run"] == 4 and first.checkpoint == again.checkpoint

@@ -253,7 +253,9 @@ def train_cmd(
 
     result = _training(train, config, set_, out, resume, devices, num_nodes, strategy)
     _print_scores(result.metrics)
-    typer.echo(f"results: {result.run_dir} (model.pt, metrics.json, history.csv, curves.png)")
+    typer.echo(
+        f"results: {result.run_dir} (model.pt, model.onnx, metrics.json, history.csv, curves.png)"
+    )
 
 
 def _print_scores(m: dict) -> None:

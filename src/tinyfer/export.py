@@ -89,8 +89,11 @@ def export_onnx(
     from .checkpoint import load_model
     from .model_files import resolve_model_file
 
-    for name in ("onnxscript", "onnx_ir"):  # their INFO lines say nothing to a user
+    # Their INFO lines, and the exporter's warnings that torchvision (never used) is absent,
+    # say nothing to a user.
+    for name in ("onnxscript", "onnx_ir"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     model, meta = load_model(resolve_model_file(model_path))
     wrapped = Probabilities(model, tta).eval()
     out = Path(out)

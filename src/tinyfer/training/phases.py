@@ -113,12 +113,8 @@ def _trainer(
     cfg: TrainConfig, run_dir: Path, phase: str, epochs: int, monitor: str, mode: str, patience: int
 ):
     import lightning as L
-    from lightning.pytorch.callbacks import (
-        EarlyStopping,
-        LearningRateMonitor,
-        ModelCheckpoint,
-    )
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import TensorBoardLogger
 
     t = cfg.trainer
     # Saved at train-epoch end, after validation, so a checkpoint holds a finished epoch.
@@ -138,16 +134,15 @@ def _trainer(
     # A bar on a terminal; in a log (not a terminal) a bar shows only when it ends, so there
     # a line per epoch says how training goes (always logged).
     bar = t.progress and sys.stderr.isatty()
-    callbacks = [best, last, LearningRateMonitor("epoch"), _epoch_log(phase)]
+    history = _history(phase)
+    callbacks = [best, last, history]
     if patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
     if bar:
         callbacks.append(_bar())
-    # A resumed run logs to a new version folder: Lightning's CSV logger would overwrite the
-    # old one, and read_history merges them.
-    loggers = [CSVLogger(run_dir, name="logs", version=_log_version(run_dir, phase))]
-    if t.tensorboard:
-        loggers.append(TensorBoardLogger(run_dir, name="tensorboard", version=phase))
+    loggers = (
+        [TensorBoardLogger(run_dir, name="tensorboard", version=phase)] if t.tensorboard else []
+    )
     trainer = L.Trainer(
         max_epochs=epochs,
         accelerator=t.accelerator,
@@ -156,34 +151,49 @@ def _trainer(
         strategy=t.strategy,
         precision=t.precision,
         callbacks=callbacks,
-        logger=loggers,
+        logger=loggers or False,
         enable_progress_bar=bar,
         enable_model_summary=False,
         log_every_n_steps=1,
         default_root_dir=run_dir,
     )
-    return trainer, best
+    return trainer, best, history
 
 
-def _epoch_log(phase: str):
-    """A Lightning callback that logs one line per finished epoch: its number counted from
-    1, of how many, the epoch's metrics and its time."""
+def _history(phase: str):
+    """A Lightning callback that keeps one row per finished epoch (its number from 1, losses,
+    accuracies, learning rate) and logs it as a line. The rows travel in the checkpoints, so
+    a resumed phase continues its history; ``restored`` of them came from one."""
     from lightning.pytorch.callbacks import Callback
 
-    class _EpochLog(Callback):
+    shown = ("train_loss", "train_acc", "val_loss", "val_acc")
+
+    class _History(Callback):
+        def __init__(self):
+            self.rows: list[dict[str, float]] = []
+            self.restored = 0
+
         def on_train_epoch_start(self, trainer, module):
             self.start = time.perf_counter()
+            self.lr = trainer.optimizers[0].param_groups[0]["lr"]  # the epoch's own
 
         def on_train_epoch_end(self, trainer, module):
-            if not trainer.is_global_zero:
-                return
-            shown = ("train_loss", "train_acc", "val_loss", "val_acc")
             metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k in shown}
-            text = ", ".join(f"{k} {metrics[k]:.4f}" for k in shown if k in metrics)
-            log.info("%s epoch %d/%d: %s (%.0f s)", phase, trainer.current_epoch + 1,
-                     trainer.max_epochs, text, time.perf_counter() - self.start)  # fmt: skip
+            row = {"epoch": trainer.current_epoch + 1, **metrics, "lr": self.lr}
+            self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
+            if trainer.is_global_zero:
+                text = ", ".join(f"{k} {metrics[k]:.4f}" for k in shown if k in metrics)
+                log.info("%s epoch %d/%d: %s (%.0f s)", phase, row["epoch"], trainer.max_epochs,
+                         text, time.perf_counter() - self.start)  # fmt: skip
 
-    return _EpochLog()
+        def state_dict(self):
+            return {"rows": self.rows}
+
+        def load_state_dict(self, state):
+            self.rows = list(state["rows"])
+            self.restored = len(self.rows)
+
+    return _History()
 
 
 def _bar():
@@ -274,40 +284,6 @@ def _best_weights(best_path: str, prefix: str) -> dict:
 
     state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-
-
-def _log_dirs(run_dir: Path, phase: str) -> list[Path]:
-    """The phase's log folders in the order they were written: phase, phase-2, phase-3, ..."""
-    found = [p for p in (run_dir / "logs").glob(f"{phase}*") if p.is_dir()]
-    found = [p for p in found if p.name == phase or p.name[len(phase) + 1 :].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[len(phase) + 1 :] or 1))
-
-
-def _log_version(run_dir: Path, phase: str) -> str:
-    n = len(_log_dirs(run_dir, phase))
-    return phase if n == 0 else f"{phase}-{n + 1}"
-
-
-def read_history(run_dir: Path, phase: str) -> list[dict[str, Any]]:
-    """One row per epoch from Lightning's CSV logs of a phase (it writes train and val rows
-    apart); after a resume, the later log's rows replace those of the epoch it re-ran."""
-    epochs: dict[int, dict[str, Any]] = {}
-    for folder in _log_dirs(run_dir, phase):
-        metrics_csv = folder / "metrics.csv"
-        if not metrics_csv.is_file():
-            continue
-        rows: dict[int, dict[str, Any]] = {}
-        with metrics_csv.open() as f:
-            for row in csv.DictReader(f):
-                if not row.get("epoch"):
-                    continue
-                epoch = int(float(row["epoch"]))
-                merged = rows.setdefault(epoch, {"epoch": epoch})
-                for k, v in row.items():
-                    if v not in ("", None) and k not in ("epoch", "step"):
-                        merged[k if not k.startswith("lr-") else "lr"] = float(v)
-        epochs.update(rows)
-    return [epochs[e] for e in sorted(epochs)]
 
 
 def _write_history(rows: list[dict], path: Path) -> None:
@@ -477,21 +453,21 @@ def _run_pretrain(
     module = AutoencoderModule(
         model.encoder, model.make_decoder(), p, cfg.augment, cfg.trainer.channels_last
     )
-    trainer, best = _trainer(cfg, run_dir, "pretrain", p.epochs, "val_loss", "min", p.patience)
+    trainer, best, epochs = _trainer(cfg, run_dir, "pretrain", p.epochs, "val_loss", "min",
+                                     p.patience)  # fmt: skip
     log.info("phase 1 (autoencoder): model %s, %d epochs, in %s", cfg.model.name, p.epochs, run_dir)
-    done_before = len(read_history(run_dir, "pretrain"))
     start = time.perf_counter()
     _fit(trainer, module, dm, run_dir / "checkpoints" / "pretrain" / "last.ckpt", resume)
     seconds = time.perf_counter() - start
     module.load_state_dict(_best_weights(best.best_model_path, ""))
-    history = read_history(run_dir, "pretrain")
+    history = epochs.rows
     summary = {
         "epochs_run": len(history),
         "best_val_loss": float(best.best_model_score)
         if best.best_model_score is not None
         else None,
         "seconds": round(seconds, 3),  # this session's, when resumed
-        "images_per_s": _speed(dm.train_size, len(history) - done_before, seconds),
+        "images_per_s": _speed(dm.train_size, len(history) - epochs.restored, seconds),
         "loss": p.loss,
     }
     if trainer.is_global_zero:
@@ -568,15 +544,15 @@ def train(
             counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32
         )
     module = ClassifierModule(model, c, cfg.augment, weights, cfg.trainer.channels_last)
-    trainer, best = _trainer(cfg, run_dir, "classify", c.epochs, "val_acc", "max", c.patience)
+    trainer, best, epochs = _trainer(cfg, run_dir, "classify", c.epochs, "val_acc", "max",
+                                     c.patience)  # fmt: skip
     log.info("phase 2 (classify): model %s, %d epochs, in %s", cfg.model.name, c.epochs, run_dir)
-    done_before = len(read_history(run_dir, "classify"))
     start = time.perf_counter()
     _fit(trainer, module, dm, run_dir / "checkpoints" / "classify" / "last.ckpt", resume)
     seconds = time.perf_counter() - start
     model.load_state_dict(_best_weights(best.best_model_path, "model."))
     model.to(memory_format=torch.contiguous_format).eval()
-    history = read_history(run_dir, "classify")
+    history = epochs.rows
     adjustments = _fit_adjustments(cfg, model, dm, data, parts)
 
     metrics: dict[str, Any] = {
@@ -591,10 +567,10 @@ def train(
         "classify": {
             "epochs_run": len(history),
             "seconds": round(seconds, 3),  # this session's, when resumed
-            "images_per_s": _speed(dm.train_size, len(history) - done_before, seconds),
-            "best_epoch": int(np.argmax([r.get("val_acc", -1) for r in history]))
+            "images_per_s": _speed(dm.train_size, len(history) - epochs.restored, seconds),
+            "best_epoch": max(history, key=lambda r: r.get("val_acc", -1))["epoch"]
             if history
-            else None,
+            else None,  # counted from 1, as in the log
         },
         "pretrain": pre,
         "adjustments": adjustments,
