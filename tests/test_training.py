@@ -288,7 +288,7 @@ def test_ddp_on_two_cpu_processes(synth_prepared, tmp_path):
 
 
 def test_a_damaged_last_checkpoint_falls_back_to_the_best_or_says_what_to_do(tmp_path, caplog):
-    from tinyfer.training.phases import _resume_from
+    from tinyfer.training.fit import _resume_from
 
     folder = tmp_path / "checkpoints" / "classify"
     folder.mkdir(parents=True)
@@ -352,9 +352,9 @@ def test_training_on_two_datasets_reports_each(synth_prepared, tmp_path):
 def test_the_bar_counts_epochs_from_one():
     from types import SimpleNamespace
 
-    from tinyfer.training.phases import _bar
+    from tinyfer.training.fit import progress_bar
 
-    bar = _bar()
+    bar = progress_bar()
     bar._trainer = SimpleNamespace(max_epochs=8)
     assert bar._get_train_description(7).strip() == "Epoch 8/8"
 

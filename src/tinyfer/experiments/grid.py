@@ -116,7 +116,7 @@ class FoldTask:
 
 def _start(exp_dir: Path, cfg: TrainConfig) -> None:
     """Write the experiment's config; refuse a folder holding one that trains otherwise."""
-    from ..training.phases import config_changes
+    from ..training.run import config_changes
 
     saved = exp_dir / "config.yaml"
     if saved.is_file():

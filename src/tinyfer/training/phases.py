@@ -5,13 +5,10 @@ its run directory: config, checkpoints, histories, figures, metrics, the final m
 from __future__ import annotations
 
 import csv
-import faulthandler
 import json
 import logging
 import resource
-import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,24 +16,16 @@ from typing import Any
 import numpy as np
 
 from ..checkpoint import load_encoder_into, load_pretrained_encoder, save_encoder, save_model
-from ..config import EXECUTION_KEYS, TrainConfig, command_line, from_dict, to_dict
-from ..errors import ConfigError, TinyferError
+from ..config import TrainConfig, command_line, to_dict
+from ..errors import TinyferError
 from ..inputs import model_input
 from ..model_files import ModelMeta
 from ..prepare import Prepared, prepare, preprocessing_of
 from ..splits import split_of_run
+from .fit import best_weights, fit, images_per_s, make_trainer
+from .run import check_run_dir, default_run_dir, write_config
 
 log = logging.getLogger(__name__)
-
-#: Config keys that may change when resuming: how long and on what hardware, not what.
-RESUMABLE_CHANGES = (
-    "pretrain.epochs",
-    "pretrain.patience",
-    "classify.epochs",
-    "classify.patience",
-    "trainer.",
-    *EXECUTION_KEYS,  # an experiment's folds carry its section
-)
 
 
 @dataclass(frozen=True)
@@ -48,242 +37,6 @@ class RunResult:
     checkpoint: Path
     history: list[dict[str, Any]]
     metrics: dict[str, Any]
-
-
-def default_run_dir(cfg: TrainConfig, root: str | Path = "runs") -> Path:
-    name = "+".join(Path(p).name for p in cfg.data.paths) or "data"
-    return Path(root) / f"{name}-{cfg.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
-def _is_rank_zero() -> bool:
-    """False in the extra processes a DDP launch starts (they re-run the same command)."""
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
-
-    return getattr(rank_zero_only, "rank", 0) == 0
-
-
-def config_changes(saved: dict, cfg: TrainConfig, allowed: tuple = RESUMABLE_CHANGES) -> str:
-    """What ``cfg`` changes from the ``saved`` config besides the keys starting with one of
-    ``allowed``, as ``key: old -> new; ...`` ('' when nothing)."""
-    old = _flatten(to_dict(from_dict(TrainConfig, saved)))
-    new = _flatten(to_dict(cfg))
-    diff = sorted(k for k in new if old.get(k) != new[k] and not k.startswith(allowed))
-    return "; ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in diff)
-
-
-def _check_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
-    """Refuse a folder holding a run, unless resuming it with a config that trains the same."""
-    import yaml
-
-    saved = run_dir / "config.yaml"
-    if not _is_rank_zero() or not saved.is_file():
-        return  # in a DDP launch, rank 0 checked before it started this process
-    if not resume:
-        raise TinyferError(
-            f"{run_dir} already holds a run; pass --resume to continue it, or another --out"
-        )
-    detail = config_changes(yaml.safe_load(saved.read_text()), cfg)
-    if detail:
-        raise ConfigError(
-            f"cannot resume {run_dir} with a different config ({detail}). Only epochs, "
-            "patience and trainer settings may change; start a new run for the rest."
-        )
-
-
-def _write_config(cfg: TrainConfig, run_dir: Path) -> None:
-    import yaml
-
-    if not _is_rank_zero():
-        return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    saved = run_dir / "config.yaml"
-    tmp = saved.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    tmp.replace(saved)
-
-
-def _trainer(
-    cfg: TrainConfig, run_dir: Path, phase: str, epochs: int, monitor: str, mode: str, patience: int
-):
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import TensorBoardLogger
-
-    t = cfg.trainer
-    # Saved at train-epoch end, after validation, so a checkpoint holds a finished epoch.
-    # "last" is its own callback: Lightning's save_last skips epochs that did not improve.
-    folder = run_dir / "checkpoints" / phase
-    best = ModelCheckpoint(
-        folder,
-        "best",
-        monitor,
-        mode=mode,
-        save_on_train_epoch_end=True,
-        enable_version_counter=False,
-    )
-    last = ModelCheckpoint(
-        folder, "last", save_on_train_epoch_end=True, enable_version_counter=False
-    )
-    # A bar on a terminal; in a log (not a terminal) a bar shows only when it ends, so there
-    # a line per epoch says how training goes (always logged).
-    bar = t.progress and sys.stderr.isatty()
-    history = _history(phase)
-    callbacks = [best, last, history]
-    if patience > 0:
-        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
-    if bar:
-        callbacks.append(_bar())
-    loggers = (
-        [TensorBoardLogger(run_dir, name="tensorboard", version=phase)] if t.tensorboard else []
-    )
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        accelerator=t.accelerator,
-        devices=t.devices,
-        num_nodes=t.num_nodes,
-        strategy=t.strategy,
-        precision=t.precision,
-        callbacks=callbacks,
-        logger=loggers or False,
-        enable_progress_bar=bar,
-        enable_model_summary=False,
-        log_every_n_steps=1,
-        default_root_dir=run_dir,
-    )
-    return trainer, best, history
-
-
-def _history(phase: str):
-    """A Lightning callback that keeps one row per finished epoch (its number from 1, losses,
-    accuracies, learning rate) and logs it as a line. The rows travel in the checkpoints, so
-    a resumed phase continues its history; ``restored`` of them came from one."""
-    from lightning.pytorch.callbacks import Callback
-
-    shown = ("train_loss", "train_acc", "val_loss", "val_acc")
-
-    class _History(Callback):
-        def __init__(self):
-            self.rows: list[dict[str, float]] = []
-            self.restored = 0
-
-        def on_train_epoch_start(self, trainer, module):
-            self.start = time.perf_counter()
-            self.lr = trainer.optimizers[0].param_groups[0]["lr"]  # the epoch's own
-
-        def on_train_epoch_end(self, trainer, module):
-            metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k in shown}
-            row = {"epoch": trainer.current_epoch + 1, **metrics, "lr": self.lr}
-            self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
-            if trainer.is_global_zero:
-                text = ", ".join(f"{k} {metrics[k]:.4f}" for k in shown if k in metrics)
-                log.info("%s epoch %d/%d: %s (%.0f s)", phase, row["epoch"], trainer.max_epochs,
-                         text, time.perf_counter() - self.start)  # fmt: skip
-
-        def state_dict(self):
-            return {"rows": self.rows}
-
-        def load_state_dict(self, state):
-            self.rows = list(state["rows"])
-            self.restored = len(self.rows)
-
-    return _History()
-
-
-def _bar():
-    """Lightning's rich bar, with epochs counted from 1 (``Epoch 8/8`` for the last of 8,
-    not ``7/7``) and without the logger's version (``v_num``), which means nothing here."""
-    from lightning.pytorch.callbacks import RichProgressBar
-
-    class _Bar(RichProgressBar):
-        def _get_train_description(self, current_epoch: int) -> str:
-            text = f"Epoch {current_epoch + 1}/{self.trainer.max_epochs}"
-            return f"{text:{len(self.validation_description)}}"
-
-        def get_metrics(self, trainer, module):
-            metrics = super().get_metrics(trainer, module)
-            metrics.pop("v_num", None)
-            return metrics
-
-    return _Bar()
-
-
-#: Lightning warnings that say nothing to a tinyfer user (the batch hook is on the module on
-#: purpose; a resumed run's checkpoint folder is of course not empty).
-_QUIET = (
-    r".*treespec, LeafSpec.*",
-    r"You have overridden `on_after_batch_transfer`.*",
-    r"Checkpoint directory .* exists and is not empty.*",
-)
-
-
-def _speed(train_size: int, epochs: int, seconds: float) -> float:
-    """Training images per second over the epochs this session ran (not those resumed)."""
-    return round(train_size * max(epochs, 0) / max(seconds, 1e-9), 1)
-
-
-def _loads(ckpt: Path) -> str | None:
-    """None if ``ckpt`` loads, else what is wrong with it."""
-    import torch
-
-    try:
-        torch.load(ckpt, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a truncated or overwritten file fails in many ways
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return None
-
-
-def _resume_from(last: Path) -> str | None:
-    """The checkpoint to resume a phase from: ``last.ckpt``, or where it is damaged the
-    phase's best one (said aloud); TinyferError if neither loads."""
-    if not last.is_file():
-        return None
-    problem = _loads(last)
-    if problem is None:
-        return str(last)
-    best = last.with_name("best.ckpt")
-    if best.is_file() and _loads(best) is None:
-        log.warning("%s is damaged (%s); resuming from the best epoch's checkpoint %s instead, "
-                    "so the epochs after it are trained again", last, problem, best)  # fmt: skip
-        return str(best)
-    raise TinyferError(
-        f"{last} is damaged ({problem}) and no other checkpoint of this phase loads. Delete "
-        f"{last.parent} to train this phase again from its start in the same run directory, "
-        "or start a new run without --resume."
-    )
-
-
-def _fit(trainer, module, dm, last: Path, resume: bool) -> None:
-    ckpt = _resume_from(last) if resume else None
-    if ckpt:
-        log.info("resuming from %s", ckpt)
-    with warnings.catch_warnings():
-        for pattern in _QUIET:
-            warnings.filterwarnings("ignore", message=pattern)
-        trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
-    if faulthandler.is_enabled():
-        # Lightning's teardown resets every signal to its Python-level handler, SIGSEGV to
-        # SIG_DFL, which silently removes faulthandler's: the next crash would say nothing.
-        # enable() alone is a no-op while faulthandler believes it is still installed.
-        faulthandler.disable()
-        faulthandler.enable(all_threads=True)
-    if trainer.interrupted:
-        raise TinyferError(
-            f"training interrupted; the last good checkpoint is {last}. Continue with --resume."
-        )
-
-
-def _best_weights(best_path: str, prefix: str) -> dict:
-    import torch
-
-    state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
-    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 def _write_history(rows: list[dict], path: Path) -> None:
@@ -304,9 +57,9 @@ def _begin(cfg: TrainConfig, out_dir, resume: bool, data: Prepared | None, parts
     import lightning as L
 
     run_dir = Path(out_dir) if out_dir else default_run_dir(cfg)
-    _check_run_dir(cfg, run_dir, resume)
+    check_run_dir(cfg, run_dir, resume)
     data = data if data is not None else load_data(cfg)
-    _write_config(cfg, run_dir)
+    write_config(cfg, run_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     return run_dir, *_setup(cfg, data, parts)
 
@@ -453,13 +206,13 @@ def _run_pretrain(
     module = AutoencoderModule(
         model.encoder, model.make_decoder(), p, cfg.augment, cfg.trainer.channels_last
     )
-    trainer, best, epochs = _trainer(cfg, run_dir, "pretrain", p.epochs, "val_loss", "min",
+    trainer, best, epochs = make_trainer(cfg, run_dir, "pretrain", p.epochs, "val_loss", "min",
                                      p.patience)  # fmt: skip
     log.info("phase 1 (autoencoder): model %s, %d epochs, in %s", cfg.model.name, p.epochs, run_dir)
     start = time.perf_counter()
-    _fit(trainer, module, dm, run_dir / "checkpoints" / "pretrain" / "last.ckpt", resume)
+    fit(trainer, module, dm, run_dir / "checkpoints" / "pretrain" / "last.ckpt", resume)
     seconds = time.perf_counter() - start
-    module.load_state_dict(_best_weights(best.best_model_path, ""))
+    module.load_state_dict(best_weights(best.best_model_path, ""))
     history = epochs.rows
     summary = {
         "epochs_run": len(history),
@@ -467,7 +220,7 @@ def _run_pretrain(
         if best.best_model_score is not None
         else None,
         "seconds": round(seconds, 3),  # this session's, when resumed
-        "images_per_s": _speed(dm.train_size, len(history) - epochs.restored, seconds),
+        "images_per_s": images_per_s(dm.train_size, len(history) - epochs.restored, seconds),
         "loss": p.loss,
     }
     if trainer.is_global_zero:
@@ -544,13 +297,13 @@ def train(
             counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32
         )
     module = ClassifierModule(model, c, cfg.augment, weights, cfg.trainer.channels_last)
-    trainer, best, epochs = _trainer(cfg, run_dir, "classify", c.epochs, "val_acc", "max",
+    trainer, best, epochs = make_trainer(cfg, run_dir, "classify", c.epochs, "val_acc", "max",
                                      c.patience)  # fmt: skip
     log.info("phase 2 (classify): model %s, %d epochs, in %s", cfg.model.name, c.epochs, run_dir)
     start = time.perf_counter()
-    _fit(trainer, module, dm, run_dir / "checkpoints" / "classify" / "last.ckpt", resume)
+    fit(trainer, module, dm, run_dir / "checkpoints" / "classify" / "last.ckpt", resume)
     seconds = time.perf_counter() - start
-    model.load_state_dict(_best_weights(best.best_model_path, "model."))
+    model.load_state_dict(best_weights(best.best_model_path, "model."))
     model.to(memory_format=torch.contiguous_format).eval()
     history = epochs.rows
     adjustments = _fit_adjustments(cfg, model, dm, data, parts)
@@ -567,7 +320,7 @@ def train(
         "classify": {
             "epochs_run": len(history),
             "seconds": round(seconds, 3),  # this session's, when resumed
-            "images_per_s": _speed(dm.train_size, len(history) - epochs.restored, seconds),
+            "images_per_s": images_per_s(dm.train_size, len(history) - epochs.restored, seconds),
             "best_epoch": max(history, key=lambda r: r.get("val_acc", -1))["epoch"]
             if history
             else None,  # counted from 1, as in the log
