@@ -475,13 +475,13 @@ def export_cmd(
             model, onnx, check_faces=check, int8=int8, calibration_faces=calibration,
             eval_data=evaluation, tta=tta,
         )  # fmt: skip
-        return result, chosen and chosen.split
+        return result, chosen and chosen.split, 0 if check is None else len(check)
 
-    result, used = _run(work)
+    result, used, checked = _run(work)
     typer.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB)")
     if result.max_abs_diff is not None:
         typer.echo(
-            f"onnxruntime vs torch on {faces} faces: max abs difference "
+            f"onnxruntime vs torch on {checked} faces: max abs difference "
             f"{result.max_abs_diff:.2e} (probabilities)"
         )
     if result.accuracy_torch is not None:
