@@ -367,6 +367,12 @@ def test_claims(claims, variants: list[Variant], per_variant, comparisons) -> li
     out = []
     for claim in claims:
         a, b = (_augment_value(claim.key, v) for v in (claim.a, claim.b))
+        if not any(v.settings.get(claim.key) == a for v in variants) or not any(
+            v.settings.get(claim.key) == b for v in variants
+        ):
+            log.info("claim %r not tested: the grid has no %s=%s and %s=%s pair", claim.name,
+                     claim.key, a, claim.key, b)  # fmt: skip
+            continue
         for v in variants:
             if v.settings.get(claim.key) != a:
                 continue
