@@ -166,3 +166,11 @@ def test_predict_throughput_runs(onnx_model, face_frames, tmp_path):
     runs = json.loads((tmp_path / "p.json").read_text())["runs"]
     assert runs["here"]["images"] == runs["ray1"]["images"] == len(face_frames)
     assert runs["here"]["faces"] == runs["ray1"]["faces"] > 0
+
+
+@pytest.mark.slow
+def test_prepare_cost_runs(synth_mug, tmp_path):
+    _run("prepare_cost.py", str(synth_mug), "--name", "p", tmp_path=tmp_path)
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert result["samples_read"] >= result["samples_kept"] > 0
+    assert result["peak_rss_mb"] > 0 and result["wall_seconds"] > 0
