@@ -25,12 +25,12 @@ import numpy as np
 import yaml
 from common import RESULTS, write_result
 
-from tinyfer.bench import measure_speed
-from tinyfer.checkpoint import load_model
+from tinyfer.core.model_files import BUNDLED_MODELS
 from tinyfer.evaluation.evaluate import copies_in, evaluate, load_eval_data, select_split
-from tinyfer.export import export_onnx
-from tinyfer.model_files import BUNDLED_MODELS
-from tinyfer.models import count_parameters
+from tinyfer.inference.bench import measure_speed
+from tinyfer.training.checkpoint import load_model
+from tinyfer.training.export import export_onnx
+from tinyfer.training.models import count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -177,8 +177,8 @@ def model_card(f: dict, run: dict, config: dict) -> str:
     formats = data["format"] if isinstance(data["format"], list) else [data["format"]] * len(paths)
     trained_on = " and ".join(f"{Path(p).name} ({DATASETS.get(fmt, fmt)})"
                               for p, fmt in zip(paths, formats))  # fmt: skip
-    cut = ("Faces are cut by five MTCNN landmarks onto one template (`tinyfer.faces.geometry`)."
-           if data["geometry"] == "template" else
+    landmarks = "Faces are cut by five MTCNN landmarks onto one template"
+    cut = (f"{landmarks} (`tinyfer.core.faces.geometry`)." if data["geometry"] == "template" else
            f"Faces are cut by the detector's box widened by {data['margin']:g}.")  # fmt: skip
     adj = run.get("adjustments") or {}
     parts = ["temperature"] * (adj.get("temperature", 1.0) != 1.0)

@@ -14,9 +14,9 @@ from pathlib import Path
 import cv2
 from common import write_result
 
-from tinyfer.bench import demo_frame, median_ms
-from tinyfer.faces import HaarDetector
-from tinyfer.io import load_image
+from tinyfer.core.faces import HaarDetector
+from tinyfer.core.io import load_image
+from tinyfer.inference.bench import demo_frame, median_ms
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

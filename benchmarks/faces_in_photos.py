@@ -6,8 +6,8 @@ python benchmarks/faces_in_photos.py [--model M] [--faces 600] [--threads 1] [--
 
 Photos are made from dataset crops (FER2013 PrivateTest, CK+48): each crop enlarged so that the
 face in it is 10-40% of a 720x576 canvas's shorter side, turned by up to 30 degrees in half the
-cases, on noise, a gradient or blurred blobs (``tinyfer.synth.paste_face``, fixed seeds). A face
-counts as found when the largest detection's centre lies inside the pasted crop. Accuracy:
+cases, on noise, a gradient or blurred blobs (``tinyfer.core.synth.paste_face``, fixed seeds).
+A face counts as found when the largest detection's centre lies inside the pasted crop. Accuracy:
 ``Recognizer.predict`` on the photos (largest face; a miss counts as wrong) against the model on
 the dataset prepared as its training data was (``evaluate``'s path), on the same faces.
 Times: the MUG frame at 896x896 and resized to 720x576, and a 720x576 frame without a face
@@ -30,13 +30,13 @@ import cv2
 import numpy as np
 from common import write_result
 
-from tinyfer.bench import median_ms
+from tinyfer.core.faces import create_detector
+from tinyfer.core.io import load_image
+from tinyfer.core.labels import canonical_label
+from tinyfer.core.synth import paste_face
 from tinyfer.evaluation.evaluate import load_eval_data
-from tinyfer.faces import create_detector
-from tinyfer.io import load_image
-from tinyfer.labels import canonical_label
-from tinyfer.predict import Recognizer
-from tinyfer.synth import paste_face
+from tinyfer.inference.bench import median_ms
+from tinyfer.inference.predict import Recognizer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CANVAS = (576, 720)  # (h, w)
@@ -72,9 +72,9 @@ def found(detector, canvas: np.ndarray, corners: np.ndarray) -> bool:
 def held_out(files: list[Path], run_dir: Path) -> list[Path]:
     """The files among ``files`` that lie in ``run_dir``'s test split; all of them when the run
     did not train on their dataset."""
-    from tinyfer.config import TrainConfig
-    from tinyfer.prepare import prepare
-    from tinyfer.splits import split_of_run
+    from tinyfer.core.config import TrainConfig
+    from tinyfer.core.prepare import prepare
+    from tinyfer.core.splits import split_of_run
 
     cfg = TrainConfig.from_yaml(run_dir / "config.yaml")
     name = files[0].relative_to(DATA).parts[0]

@@ -15,8 +15,8 @@ import time
 
 from common import write_result
 
-from tinyfer.batch import RayOptions, run_predictions
-from tinyfer.predict import Recognizer
+from tinyfer.inference.batch import RayOptions, run_predictions
+from tinyfer.inference.predict import Recognizer
 
 
 class _Clock(io.StringIO):

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from common import write_result
 
-from tinyfer.predict import Recognizer
+from tinyfer.inference.predict import Recognizer
 
 MUG = Path(__file__).resolve().parents[2] / "shared" / "data" / "mug_sample" / "img_0000.jpg"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from common import write_result
 
-from tinyfer.bench import measure_speed, median_ms
+from tinyfer.inference.bench import measure_speed, median_ms
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 def torch_speed(run: Path, threads: int, repeats: int, batch: int) -> dict:
     import torch
 
-    from tinyfer.checkpoint import load_model
-    from tinyfer.model_files import resolve_model_file
+    from tinyfer.core.model_files import resolve_model_file
+    from tinyfer.training.checkpoint import load_model
 
     torch.set_num_threads(threads)
     model, meta = load_model(resolve_model_file(run))

@@ -16,7 +16,7 @@ import time
 import torch
 from common import write_result
 
-from tinyfer.models import count_parameters, create_model, list_models
+from tinyfer.training.models import count_parameters, create_model, list_models
 
 
 def images_per_second(name: str, *, batch: int, steps: int, size: int, channels_last: bool):

@@ -22,7 +22,7 @@ from common import write_result
 def write_video(path: Path, minutes: float, fps: int = 30) -> int:
     import cv2
 
-    from tinyfer.bench import demo_frame
+    from tinyfer.inference.bench import demo_frame
 
     # A few distinct frames, cycled: decoding and detection work as on real footage.
     frames = []

@@ -35,7 +35,7 @@ def child(case: str, ic: int, hw: int) -> None:
     warnings.filterwarnings("ignore")
     import torch
 
-    from tinyfer.models.blocks import SubsampledPointwise
+    from tinyfer.training.models.blocks import SubsampledPointwise
 
     torch.manual_seed(0)
     conv = (

@@ -39,7 +39,7 @@ def mug_frame() -> Path:
 @pytest.fixture(scope="session")
 def synth_mug(tmp_path_factory) -> Path:
     """A small synthetic MUG tree: 6 subjects, 7 emotions, 1 take of 5 frames, 192 px."""
-    from tinyfer.synth import write_synthetic_mug
+    from tinyfer.core.synth import write_synthetic_mug
 
     return write_synthetic_mug(
         tmp_path_factory.mktemp("synth"), subjects=6, takes=1, frames=5, size=192
@@ -49,8 +49,8 @@ def synth_mug(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synth_prepared(synth_mug, tmp_path_factory):
     """The synthetic tree, prepared (Haar faces, 48 px crops)."""
-    from tinyfer.config import DataConfig
-    from tinyfer.prepare import prepare
+    from tinyfer.core.config import DataConfig
+    from tinyfer.core.prepare import prepare
 
     out = tmp_path_factory.mktemp("prepared")
     return prepare(DataConfig(path=str(synth_mug)), out, progress=False)
@@ -61,11 +61,11 @@ def onnx_model(tmp_path_factory) -> Path:
     """A tiny model with random weights and the seven basic labels, exported to ONNX."""
     import torch
 
-    from tinyfer.checkpoint import save_model
-    from tinyfer.export import export_onnx
-    from tinyfer.labels import EMOTIONS
-    from tinyfer.model_files import ModelMeta
-    from tinyfer.models import create_model
+    from tinyfer.core.labels import EMOTIONS
+    from tinyfer.core.model_files import ModelMeta
+    from tinyfer.training.checkpoint import save_model
+    from tinyfer.training.export import export_onnx
+    from tinyfer.training.models import create_model
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("onnx")

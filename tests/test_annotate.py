@@ -2,7 +2,7 @@
 
 import pytest
 
-from tinyfer.annotate import layout
+from tinyfer.inference.annotate import layout
 
 
 def _inside(rect, shape):

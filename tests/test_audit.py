@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tinyfer.audit import audit_dataset
-from tinyfer.datasets import read_dataset
+from tinyfer.core.audit import audit_dataset
+from tinyfer.core.datasets import read_dataset
 
 
 @pytest.mark.slow

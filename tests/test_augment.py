@@ -3,10 +3,10 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from tinyfer.augment import AugmentConfig, build_augmenter, expand_offline
-from tinyfer.config import ClassifyConfig
-from tinyfer.models import create_model
+from tinyfer.core.config import AugmentConfig, ClassifyConfig
+from tinyfer.training.augment import build_augmenter, expand_offline
 from tinyfer.training.data import FaceDataModule
+from tinyfer.training.models import create_model
 from tinyfer.training.modules import ClassifierModule
 
 

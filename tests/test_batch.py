@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-from tinyfer.batch import expand_inputs, run_predictions
-from tinyfer.io import load_image
-from tinyfer.labels import EMOTIONS
-from tinyfer.predict import Recognizer
+from tinyfer.core.io import load_image
+from tinyfer.core.labels import EMOTIONS
+from tinyfer.inference.batch import expand_inputs, run_predictions
+from tinyfer.inference.predict import Recognizer
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ def test_annotated_images_and_video(rec, inputs, tmp_path):
 
 
 def test_annotation_draws_boxes_and_bars(rec, face_frames):
-    from tinyfer.annotate import annotate, canvas
+    from tinyfer.inference.annotate import annotate, canvas
 
     image = load_image(face_frames[0])
     preds = rec.predict(image)
@@ -150,7 +150,7 @@ def test_annotation_draws_boxes_and_bars(rec, face_frames):
 def test_links_and_unreadable_folders_are_named_not_followed(tmp_path, monkeypatch):
     import os
 
-    from tinyfer.batch import expand_inputs
+    from tinyfer.inference.batch import expand_inputs
 
     root = tmp_path / "photos"
     (root / "ok").mkdir(parents=True)
@@ -181,7 +181,7 @@ def test_links_and_unreadable_folders_are_named_not_followed(tmp_path, monkeypat
 
 
 def test_a_video_cut_mid_stream_says_so(tmp_path, write_video, caplog):
-    from tinyfer.io import iter_frames
+    from tinyfer.core.io import iter_frames
 
     path = write_video(tmp_path / "clip.avi", [np.full((64, 64, 3), i * 8, np.uint8)
                                                for i in range(30)])  # fmt: skip
@@ -193,7 +193,7 @@ def test_a_video_cut_mid_stream_says_so(tmp_path, write_video, caplog):
 
 
 def test_odd_file_names_stay_valid_text_and_on_one_line():
-    from tinyfer.batch import printable_name
+    from tinyfer.inference.batch import printable_name
 
     raw = os.fsdecode(b"caf\xe9.jpg")  # Latin-1 bytes: not UTF-8
     assert printable_name(raw) == "caf\\xe9.jpg"
@@ -273,7 +273,7 @@ def test_ray_workers_give_the_same_records_and_problems(rec, onnx_model, inputs,
     pytest.importorskip("ray", reason="the ray extra is not installed")
     import functools
 
-    from tinyfer.batch import RayOptions
+    from tinyfer.inference.batch import RayOptions
 
     folder, video = inputs
     (tmp_path / "fake.jpg").write_bytes(b"garbage")
@@ -300,8 +300,8 @@ def test_ray_workers_give_the_same_records_and_problems(rec, onnx_model, inputs,
 def test_the_camera_is_not_sent_to_ray(rec):
     import functools
 
-    from tinyfer.batch import RayOptions
     from tinyfer.errors import TinyferError
+    from tinyfer.inference.batch import RayOptions
 
     options = RayOptions(functools.partial(Recognizer), workers=1)
     with pytest.raises(TinyferError, match="--webcam reads this machine's camera"):

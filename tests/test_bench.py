@@ -1,6 +1,6 @@
 import pytest
 
-from tinyfer.bench import demo_frame, measure_speed, median_ms
+from tinyfer.inference.bench import demo_frame, measure_speed, median_ms
 
 
 def test_median_ms_times_what_it_is_given():

@@ -34,9 +34,9 @@ def test_bundle_model_runs_on_a_tiny_fer2013(tmp_path):
     import cv2
     import numpy as np
 
-    from tinyfer.checkpoint import load_model
-    from tinyfer.export import Probabilities
-    from tinyfer.labels import EMOTIONS
+    from tinyfer.core.labels import EMOTIONS
+    from tinyfer.training.checkpoint import load_model
+    from tinyfer.training.export import Probabilities
 
     rng = np.random.default_rng(0)
     folders = {"Training": "train", "PublicTest": "test", "PrivateTest": "test"}
@@ -71,7 +71,7 @@ def test_bundle_model_runs_on_a_tiny_fer2013(tmp_path):
     assert (tmp_path / "bundled_fast_confusion.png").stat().st_size > 0
     assert (tmp_path / "assets" / "model.pt").is_file()
     # The file shipped is the run's model exported.
-    from tinyfer.classifier import OnnxClassifier
+    from tinyfer.inference.classifier import OnnxClassifier
 
     faces = np.random.default_rng(1).integers(0, 255, (4, 48, 48), np.uint8)
     torch_model, _ = load_model(tmp_path / "assets" / "model.pt")
@@ -133,7 +133,7 @@ def test_executors_benchmark_runs_and_compares(synth_prepared, tmp_path):
     pytest.importorskip("ray", reason="the ray extra is not installed")
     import yaml
 
-    from tinyfer.config import TrainConfig, from_dict, to_dict
+    from tinyfer.core.config import TrainConfig, from_dict, to_dict
 
     cfg = from_dict(TrainConfig, {
         "data": {"path": synth_prepared.manifest["root"]}, "model": {"name": "tiny"},

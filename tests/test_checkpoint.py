@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from tinyfer.checkpoint import load_encoder_into, load_model, save_encoder, save_model
+from tinyfer.core.model_files import ModelMeta
 from tinyfer.errors import TinyferError
-from tinyfer.model_files import ModelMeta
-from tinyfer.models import create_model
+from tinyfer.training.checkpoint import load_encoder_into, load_model, save_encoder, save_model
+from tinyfer.training.models import create_model
 
 
 def _meta(**kw):
@@ -52,10 +52,10 @@ def test_encoder_of_another_architecture_is_refused(tmp_path):
 def test_damaged_weights_are_refused_at_load(tmp_path):
     import torch
 
-    from tinyfer.checkpoint import load_model, save_model
+    from tinyfer.core.model_files import ModelMeta
     from tinyfer.errors import TinyferError
-    from tinyfer.model_files import ModelMeta
-    from tinyfer.models import create_model
+    from tinyfer.training.checkpoint import load_model, save_model
+    from tinyfer.training.models import create_model
 
     path = save_model(tmp_path / "model.pt", create_model("tiny", num_classes=3),
                       ModelMeta("tiny", ("a", "b", "c"), 48, 1, {}))  # fmt: skip
@@ -75,12 +75,12 @@ def test_damaged_weights_are_refused_at_load(tmp_path):
 
 @pytest.mark.slow
 def test_a_damaged_onnx_file_is_refused(tmp_path):
-    from tinyfer.checkpoint import save_model
-    from tinyfer.classifier import OnnxClassifier
+    from tinyfer.core.model_files import ModelMeta
     from tinyfer.errors import TinyferError
-    from tinyfer.export import export_onnx
-    from tinyfer.model_files import ModelMeta
-    from tinyfer.models import create_model
+    from tinyfer.inference.classifier import OnnxClassifier
+    from tinyfer.training.checkpoint import save_model
+    from tinyfer.training.export import export_onnx
+    from tinyfer.training.models import create_model
 
     path = save_model(tmp_path / "model.pt", create_model("tiny", num_classes=3),
                       ModelMeta("tiny", ("a", "b", "c"), 48, 1, {}))  # fmt: skip
@@ -94,7 +94,7 @@ def test_a_damaged_onnx_file_is_refused(tmp_path):
 
 
 def test_bundled_models_are_chosen_by_name_unless_a_path_of_that_name_exists(tmp_path, monkeypatch):
-    from tinyfer.model_files import BUNDLED_MODELS, DEFAULT_MODEL, resolve_model_file
+    from tinyfer.core.model_files import BUNDLED_MODELS, DEFAULT_MODEL, resolve_model_file
 
     default = BUNDLED_MODELS[DEFAULT_MODEL]
     assert resolve_model_file(None) == default == resolve_model_file(DEFAULT_MODEL)
@@ -110,8 +110,8 @@ def test_bundled_models_are_chosen_by_name_unless_a_path_of_that_name_exists(tmp
 
 
 def test_fine_tuning_starts_from_a_bundled_models_checkpoint():
-    from tinyfer.checkpoint import load_pretrained_encoder
-    from tinyfer.model_files import BUNDLED_MODELS
+    from tinyfer.core.model_files import BUNDLED_MODELS
+    from tinyfer.training.checkpoint import load_pretrained_encoder
 
     for name, file in BUNDLED_MODELS.items():
         model, meta = load_model(file.with_suffix(".pt"))

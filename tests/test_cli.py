@@ -46,9 +46,9 @@ def test_models_lists_the_bundled_models_and_the_zoo():
 
 
 def test_evaluate_json(synth_prepared, tmp_path):
-    from tinyfer.checkpoint import save_model
-    from tinyfer.model_files import ModelMeta
-    from tinyfer.models import create_model
+    from tinyfer.core.model_files import ModelMeta
+    from tinyfer.training.checkpoint import save_model
+    from tinyfer.training.models import create_model
 
     model = create_model("tiny", num_classes=len(synth_prepared.labels))
     save_model(
@@ -150,9 +150,9 @@ def test_predict_with_a_bad_model_is_one_line(tmp_path, face_frames):
 
 @pytest.mark.slow
 def test_export_reports_the_accuracy_cost_of_int8(synth_prepared, tmp_path):
-    from tinyfer.checkpoint import save_model
-    from tinyfer.model_files import ModelMeta
-    from tinyfer.models import create_model
+    from tinyfer.core.model_files import ModelMeta
+    from tinyfer.training.checkpoint import save_model
+    from tinyfer.training.models import create_model
 
     model = create_model("tiny", num_classes=len(synth_prepared.labels))
     save_model(tmp_path / "model.pt", model, ModelMeta("tiny", synth_prepared.labels, 48, 1, {}))
@@ -190,7 +190,7 @@ def test_predict_says_why_an_image_may_have_no_face(onnx_model, tmp_path):
 
 @pytest.mark.parametrize(
     ("args", "module", "extra"),
-    [(["models"], "torch", "train"), (["train", "configs/demo.yaml"], "torch", "train"),
+    [(["train", "configs/demo.yaml"], "torch", "train"),
      (["serve"], "fastapi", "serve"), (["evaluate", "fast", "x"], "matplotlib", "eval"),
      (["experiment", "configs/demo.yaml", "--executor", "ray", "--out", "/nonexistent/x"],
       "ray", "ray")],
@@ -229,7 +229,7 @@ def test_options_built_from_a_config_take_its_defaults_and_choices():
     from typer.testing import CliRunner
 
     from tinyfer.cli import _config_options
-    from tinyfer.config import DataConfig
+    from tinyfer.core.config import DataConfig
 
     seen = []
     cmd = typer.Typer()
@@ -246,3 +246,16 @@ def test_options_built_from_a_config_take_its_defaults_and_choices():
                     {"img_size": 64, "frames": "all", "align": True}]  # fmt: skip
     assert runner.invoke(cmd, ["--frames", "every"]).exit_code == 2
     assert "Side of the square" in runner.invoke(cmd, ["--help"]).output
+
+
+def test_models_lists_the_bundled_ones_without_torch():
+    import subprocess
+    import sys
+
+    script = ("import sys; sys.modules['torch'] = None; from tinyfer.cli import main; "
+              "sys.argv = ['tinyfer', 'models']; main()")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**__import__("os").environ, "COLUMNS": "200"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "accurate (default)" in done.stdout and "fast" in done.stdout
+    assert "they need torch, which comes with the train extra" in done.stdout

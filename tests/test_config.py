@@ -1,6 +1,6 @@
 import pytest
 
-from tinyfer.config import TrainConfig, apply_override, from_dict
+from tinyfer.core.config import TrainConfig, apply_override, from_dict
 from tinyfer.errors import ConfigError
 
 
@@ -80,7 +80,7 @@ def test_every_number_in_a_config_has_a_range():
     import dataclasses
     import typing
 
-    from tinyfer.config import RANGES
+    from tinyfer.core.config import RANGES
 
     def numbers(cls, where=""):
         for f in dataclasses.fields(cls):
@@ -116,7 +116,7 @@ def test_the_recorded_command_pastes_back_into_a_shell(monkeypatch):
     import shlex
     import sys
 
-    from tinyfer.config import command_line
+    from tinyfer.core.config import command_line
 
     argv = ["/some/venv/bin/tinyfer", "experiment", "my grid.yaml", "--set",
             "experiment.grid={augment: [on, off]}"]  # fmt: skip

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tinyfer.datasets import (
+from tinyfer.core.datasets import (
     detect_format,
     read_ckplus,
     read_dataset,
@@ -165,8 +165,8 @@ def test_ferplus_release_file_cross_check(tmp_path):
 
 
 def test_ferplus_soft_labels_follow_the_chosen_labels(tmp_path):
-    from tinyfer.config import DataConfig
-    from tinyfer.prepare import prepare
+    from tinyfer.core.config import DataConfig
+    from tinyfer.core.prepare import prepare
 
     votes = [[6, 0, 0, 0, 0, 0, 0, 4, 0, 0], [0, 8, 0, 0, 0, 0, 0, 2, 0, 0],
              [0, 0, 0, 0, 0, 0, 0, 9, 1, 0]]  # fmt: skip

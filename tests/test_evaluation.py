@@ -3,13 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from tinyfer.checkpoint import save_model
+from tinyfer.core.model_files import ModelMeta
+from tinyfer.core.prepare import Prepared
 from tinyfer.errors import TinyferError
 from tinyfer.evaluation.evaluate import evaluate, evaluate_arrays
 from tinyfer.evaluation.metrics import compute_metrics
-from tinyfer.model_files import ModelMeta
-from tinyfer.models import create_model
-from tinyfer.prepare import Prepared
+from tinyfer.training.checkpoint import save_model
+from tinyfer.training.models import create_model
 
 
 class _Oracle:
@@ -97,8 +97,8 @@ def test_evaluate_refuses_faces_of_another_size(synth_prepared, tmp_path):
 def test_evaluation_without_the_test_faces_copied_in_training(tmp_path):
     import dataclasses
 
+    from tinyfer.core.prepare import _write
     from tinyfer.evaluation.evaluate import copies_in
-    from tinyfer.prepare import _write
 
     data = _data(("anger", "happiness"), [0, 1, 0, 1, 0, 1])
     splits = ["Training", "Training", "PrivateTest", "PrivateTest", "PrivateTest", "x"]
@@ -126,9 +126,9 @@ def test_a_runs_own_data_is_evaluated_on_its_held_out_faces(synth_prepared, tmp_
 
     import yaml
 
-    from tinyfer.config import TrainConfig, from_dict, to_dict
+    from tinyfer.core.config import TrainConfig, from_dict, to_dict
+    from tinyfer.core.splits import split_of_run
     from tinyfer.evaluation.evaluate import eval_set
-    from tinyfer.splits import split_of_run
 
     root = synth_prepared.manifest["root"]
     cache = os.path.dirname(synth_prepared.file)

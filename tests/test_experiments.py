@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from tinyfer.config import TrainConfig, from_dict
+from tinyfer.core.config import TrainConfig, from_dict
 from tinyfer.errors import SplitError
 from tinyfer.evaluation.metrics import compute_metrics
 from tinyfer.experiments.grid import fold_dir, make_variants, run_experiment
@@ -120,7 +120,7 @@ def test_a_native_crash_names_the_fold_and_the_next_run_resumes_it(synth_prepare
 
     import yaml
 
-    from tinyfer.config import to_dict
+    from tinyfer.core.config import to_dict
 
     config = tmp_path / "exp.yaml"
     cfg = _cfg(synth_prepared, folds=3, grid={"model.dropout": [0.2]})
@@ -241,8 +241,8 @@ def test_ray_reruns_a_killed_worker_and_reports_a_failure(tmp_path):
 def test_an_unreachable_ray_address_fails_fast_and_names_it():
     import time
 
-    from tinyfer.cluster import connect
     from tinyfer.errors import TinyferError
+    from tinyfer.inference.cluster import connect
 
     pytest.importorskip("ray", reason="the ray extra is not installed")
     start = time.perf_counter()
@@ -256,7 +256,7 @@ def test_an_unreachable_ray_address_fails_fast_and_names_it():
 
 
 def test_a_bare_on_off_grid_is_read_as_augment_on_and_off():
-    from tinyfer.config import TrainConfig, apply_override
+    from tinyfer.core.config import TrainConfig, apply_override
 
     tree: dict = {}
     apply_override(tree, "experiment.grid={augment: [on, off]}")  # YAML: [true, false]

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from tinyfer.checkpoint import save_model
-from tinyfer.classifier import OnnxClassifier
+from tinyfer.core.model_files import ModelMeta
 from tinyfer.errors import TinyferError
-from tinyfer.export import export_onnx
-from tinyfer.model_files import ModelMeta
-from tinyfer.models import create_model
+from tinyfer.inference.classifier import OnnxClassifier
+from tinyfer.training.checkpoint import save_model
+from tinyfer.training.export import export_onnx
+from tinyfer.training.models import create_model
 
 LABELS = ("anger", "happiness", "neutral")
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from tinyfer.core.faces import Face, create_detector, crop_face
+from tinyfer.core.io import load_image
 from tinyfer.errors import TinyferError
-from tinyfer.faces import Face, create_detector, crop_face
-from tinyfer.io import load_image
 
 
 def test_haar_finds_exactly_one_face_on_the_mug_frame(mug_frame):
@@ -55,7 +55,7 @@ def test_mtcnn_faces_found_on_the_turned_image_map_back_exactly(mug_frame):
     """The retry on a turned copy reports landmarks in the image's own pixels."""
     import cv2
 
-    from tinyfer.faces.mtcnn import MtcnnDetector
+    from tinyfer.core.faces.mtcnn import MtcnnDetector
 
     image = cv2.resize(load_image(mug_frame), (448, 448))
     detector = MtcnnDetector(retry_angles=())
@@ -155,9 +155,9 @@ def test_photo_faces_are_cut_as_the_training_crops_were(dataset, request):
     as prepare cut it from the dataset: the two crops cover the same part of the face."""
     import cv2
 
-    from tinyfer.faces import create_detector
-    from tinyfer.faces.geometry import face_transform
-    from tinyfer.synth import paste_face
+    from tinyfer.core.faces import create_detector
+    from tinyfer.core.faces.geometry import face_transform
+    from tinyfer.core.synth import paste_face
 
     root = request.getfixturevalue(f"{dataset}_dir")
     files = sorted(root.rglob("*.png" if dataset == "ckplus" else "*.jpg"))
@@ -187,7 +187,7 @@ def test_photo_faces_are_cut_as_the_training_crops_were(dataset, request):
 
 
 def test_cut_face_marks_the_pixels_past_the_image_edge():
-    from tinyfer.faces import cut_face
+    from tinyfer.core.faces import cut_face
 
     image = np.tile(np.arange(48, dtype=np.uint8) * 5, (48, 1))
     whole = Face((0, 0, 48, 48), 0.0)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from tinyfer.core.inputs import model_input
 from tinyfer.errors import TinyferError
-from tinyfer.inputs import model_input
 
 
 def test_faces_become_one_channel_floats_in_0_1():

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tinyfer.core.io import MAX_PIXELS, load_image
 from tinyfer.errors import ImageError
-from tinyfer.io import MAX_PIXELS, load_image
 
 
 def _png(tmp_path, name, img: Image.Image):
@@ -130,7 +130,7 @@ def test_devices_pipes_huge_and_unreadable_files_are_refused_unread(tmp_path, mo
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("tinyfer.io.open", denied, raising=False)  # root reads anything
+    monkeypatch.setattr("tinyfer.core.io.open", denied, raising=False)  # root reads anything
     with pytest.raises(ImageError, match="a.png: cannot read \\(Permission denied\\)"):
         load_image(good)
 

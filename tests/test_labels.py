@@ -1,7 +1,7 @@
 import pytest
 
+from tinyfer.core.labels import ALL_LABELS, EMOTIONS, canonical_label, ordered_labels
 from tinyfer.errors import UnknownLabelError
-from tinyfer.labels import ALL_LABELS, EMOTIONS, canonical_label, ordered_labels
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from tinyfer.errors import TinyferError
-from tinyfer.models import count_parameters, create_model, list_models
+from tinyfer.training.models import count_parameters, create_model, list_models
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -47,7 +47,7 @@ GRAD_TOLERANCE = 1e-4  # max |oneDNN - reference| / max |reference|, per gradien
 
 
 def _grad_model(name: str, size: int):
-    from tinyfer.models import EncoderSpec, FerNet, model_info
+    from tinyfer.training.models import EncoderSpec, FerNet, model_info
 
     if name == "narrow":
         spec = EncoderSpec("sep", stem=4, widths=(8, 16), depths=(1, 1))

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from tinyfer.classifier import OnnxClassifier
+from tinyfer.core.faces import crop_face
+from tinyfer.core.io import iter_frames, load_image
+from tinyfer.core.labels import EMOTIONS
 from tinyfer.errors import TinyferError, VideoError
-from tinyfer.faces import crop_face
-from tinyfer.io import iter_frames, load_image
-from tinyfer.labels import EMOTIONS
-from tinyfer.predict import FramePrediction, Prediction, Recognizer
+from tinyfer.inference.classifier import OnnxClassifier
+from tinyfer.inference.predict import FramePrediction, Prediction, Recognizer
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def test_a_label_list_that_does_not_match_the_outputs_is_refused(onnx_model, tmp
     onnx.save(proto, tmp_path / "liar.onnx")
     with pytest.raises(TinyferError, match="does not match its checksum"):
         Recognizer(tmp_path / "liar.onnx")  # edited after export
-    from tinyfer.integrity import seal_onnx
+    from tinyfer.core.integrity import seal_onnx
 
     seal_onnx(tmp_path / "liar.onnx")  # edited and sealed again: the labels are checked too
     with pytest.raises(TinyferError, match="7 outputs but its metadata names 2 classes"):
@@ -199,7 +199,7 @@ def test_bad_arguments_are_refused_when_the_recognizer_is_made(onnx_model, kwarg
 
 
 def test_bundled_model_finds_the_mug_face(mug_frame):
-    from tinyfer.model_files import BUNDLED_MODEL
+    from tinyfer.core.model_files import BUNDLED_MODEL
 
     rec = Recognizer()
     assert rec.classifier.path == BUNDLED_MODEL and rec.labels == EMOTIONS
@@ -215,9 +215,9 @@ def test_bundled_models_are_their_shipped_checkpoints_exported(name, fer2013_dir
     for an int8 file (its probabilities move by the quantisation)."""
     import onnx
 
-    from tinyfer.checkpoint import load_model
-    from tinyfer.export import Probabilities
-    from tinyfer.model_files import BUNDLED_MODELS
+    from tinyfer.core.model_files import BUNDLED_MODELS
+    from tinyfer.training.checkpoint import load_model
+    from tinyfer.training.export import Probabilities
 
     file = BUNDLED_MODELS[name]
     model, _ = load_model(file.with_suffix(".pt"))

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tinyfer.config import DataConfig
+from tinyfer.core.config import DataConfig
+from tinyfer.core.prepare import load_prepared, prepare
 from tinyfer.errors import DatasetError
-from tinyfer.prepare import load_prepared, prepare
 
 
 def test_synthetic_mug_prepares_with_subjects_and_problems(synth_prepared):
@@ -103,7 +103,7 @@ def test_no_path_is_an_error():
 
 
 def _prepared(labels, y, *, subjects=None, splits=None, soft=None, source="a"):
-    from tinyfer.prepare import Prepared
+    from tinyfer.core.prepare import Prepared
 
     n = len(y)
     empty = np.array([""] * n)
@@ -118,7 +118,7 @@ def _prepared(labels, y, *, subjects=None, splits=None, soft=None, source="a"):
 
 
 def test_combine_maps_labels_keeps_votes_and_tells_datasets_apart():
-    from tinyfer.prepare import combine
+    from tinyfer.core.prepare import combine
 
     votes = _prepared(("happiness", "neutral"), [0, 1], splits=["Training", "PublicTest"],
                       soft=[[0.7, 0.3], [0.2, 0.8]], source="ferplus")  # fmt: skip

@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
 from fastapi.testclient import TestClient
 
-from tinyfer.predict import Prediction, Recognizer
-from tinyfer.serve import ServeConfig, create_app
+from tinyfer.inference.predict import Prediction, Recognizer
+from tinyfer.inference.serve import ServeConfig, create_app
 
 
 def _client(**kw) -> TestClient:

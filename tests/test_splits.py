@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from tinyfer.errors import SplitError
-from tinyfer.prepare import prepare
-from tinyfer.splits import (
+from tinyfer.core.prepare import prepare
+from tinyfer.core.splits import (
     check_folds_possible,
     dataset_split,
     leave_one_subject_out,
@@ -11,6 +10,7 @@ from tinyfer.splits import (
     subject_kfold,
     validation_split,
 )
+from tinyfer.errors import SplitError
 
 
 def _toy(n_subjects=12, per=6, classes=3):
@@ -31,7 +31,7 @@ def test_kfold_is_subject_disjoint_and_tests_every_sample_once():
 
 
 def test_kfold_on_ckplus_is_subject_disjoint(ckplus_dir, tmp_path):
-    from tinyfer.config import DataConfig
+    from tinyfer.core.config import DataConfig
 
     p = prepare(DataConfig(path=str(ckplus_dir)), tmp_path, progress=False)
     folds = subject_kfold(p.y, p.subjects, k=10, labels=p.labels)
@@ -90,8 +90,8 @@ def test_dataset_split_and_random_split():
 
 
 def test_dataset_protocol_holds_out_a_dataset_without_a_split_by_subject():
-    from tinyfer.config import SplitConfig
-    from tinyfer.splits import make_split
+    from tinyfer.core.config import SplitConfig
+    from tinyfer.core.splits import make_split
 
     y_ck, subjects_ck = _toy(n_subjects=20, per=6, classes=3)
     n_fer = 60

@@ -1,7 +1,7 @@
 import numpy as np
 
-from tinyfer.labels import EMOTIONS
-from tinyfer.synth import PROFILES, draw_face, make_identity, write_synthetic_mug
+from tinyfer.core.labels import EMOTIONS
+from tinyfer.core.synth import PROFILES, draw_face, make_identity, write_synthetic_mug
 
 
 def test_layout_is_mugs(tmp_path):

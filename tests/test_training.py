@@ -14,10 +14,10 @@ import pytest
 import torch
 import yaml
 
-from tinyfer.checkpoint import load_model
-from tinyfer.config import TrainConfig, from_dict, to_dict
+from tinyfer.core.config import TrainConfig, from_dict, to_dict
 from tinyfer.errors import ConfigError, SplitError, TinyferError
 from tinyfer.evaluation.calibration import softmax
+from tinyfer.training.checkpoint import load_model
 from tinyfer.training.phases import adjust, pretrain, train
 
 
@@ -104,15 +104,15 @@ def test_run_directory_has_everything(synth_prepared, tmp_path):
                  "pretrain_history.csv"):  # fmt: skip
         assert (run / name).is_file(), name
     # Predicting with the run takes its ONNX file: the same probabilities, and no torch.
-    from tinyfer.classifier import OnnxClassifier
-    from tinyfer.model_files import resolve_model_file
+    from tinyfer.core.model_files import resolve_model_file
+    from tinyfer.inference.classifier import OnnxClassifier
 
     assert resolve_model_file(run, onnx=True) == run / "model.onnx"
     assert resolve_model_file(run) == run / "model.pt"
     torch_probs = load_model(run / "model.pt")[0].predict_proba(synth_prepared.X[:8])
     onnx_probs = OnnxClassifier(run / "model.onnx").predict_proba(synth_prepared.X[:8])
     assert np.abs(onnx_probs - torch_probs).max() < 1e-4
-    script = (f"import sys; from tinyfer.predict import Recognizer; Recognizer({str(run)!r}); "
+    script = (f"import sys; from tinyfer import Recognizer; Recognizer({str(run)!r}); "
               "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.stdout.strip() == "[]", done.stderr[-2000:]
@@ -156,7 +156,7 @@ def test_soft_labels_are_what_the_classifier_learns(synth_prepared, tmp_path, so
     """Faces marked by a band whose place says their label, with votes that put each face in
     the next class: trained on the votes, the model predicts that class; with
     ``soft_labels: false`` it learns the labels as before."""
-    from tinyfer.prepare import Prepared
+    from tinyfer.core.prepare import Prepared
 
     n, per_class = 4, 40
     y = np.repeat(np.arange(n), per_class)

@@ -12,17 +12,17 @@ from typing import Any
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "Recognizer": "predict",
-    "Prediction": "predict",
-    "FramePrediction": "predict",
-    "OnnxClassifier": "classifier",
-    "load_image": "io",
-    "create_model": "models",
-    "list_models": "models",
-    "TrainConfig": "config",
+    "Recognizer": "inference.predict",
+    "Prediction": "inference.predict",
+    "FramePrediction": "inference.predict",
+    "OnnxClassifier": "inference.classifier",
+    "load_image": "core.io",
+    "create_model": "training.models",
+    "list_models": "training.models",
+    "TrainConfig": "core.config",
     "train": "training.phases",
     "evaluate": "evaluation.evaluate",
-    "export_onnx": "export",
+    "export_onnx": "training.export",
 }
 __all__ = [*_PUBLIC, "__version__"]
 

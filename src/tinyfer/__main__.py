@@ -1,3 +1,3 @@
-from .cli import main
+from tinyfer.cli import main
 
 main()

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from .config import DataConfig, Format
+from tinyfer.core.config import DataConfig, Format
 
 app = typer.Typer(
     help="Facial expression recognition with compact neural networks.",
@@ -55,7 +55,7 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
 
 
 def _err():
-    from .terminal import console
+    from tinyfer.core.terminal import console
 
     return console(stderr=True)
 
@@ -67,7 +67,7 @@ class Executor(str, enum.Enum):
 
 def _run(fn):
     """Call ``fn``; a TinyferError becomes a one-line message and exit status 2."""
-    from .errors import TinyferError
+    from tinyfer.errors import TinyferError
 
     try:
         return fn()
@@ -85,9 +85,9 @@ def data_inspect(
     workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
 ):
     """Audit a dataset: counts, subjects, sizes, unreadable files, duplicates, conflicts."""
-    from .audit import audit_dataset
-    from .datasets import read_dataset
-    from .report_text import print_audit
+    from tinyfer.core.audit import audit_dataset
+    from tinyfer.core.datasets import read_dataset
+    from tinyfer.report_text import print_audit
 
     def work():
         scan = read_dataset(path, format, skip_unknown=skip_unknown)
@@ -151,9 +151,9 @@ def data_prepare(
     settings: dict | None = None,
 ):
     """Detect and crop faces once, and cache them as arrays with a manifest."""
-    from .config import from_dict
-    from .prepare import prepare
-    from .report_text import print_prepared
+    from tinyfer.core.config import from_dict
+    from tinyfer.core.prepare import prepare
+    from tinyfer.report_text import print_prepared
 
     def work():
         cfg = from_dict(DataConfig, {"path": str(path), "format": format, **settings},
@@ -173,7 +173,7 @@ def data_synth(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ):
     """Write a synthetic dataset in MUG's own layout (drawn faces, seven expressions)."""
-    from .synth import write_synthetic_mug
+    from tinyfer.core.synth import write_synthetic_mug
 
     root = write_synthetic_mug(
         out, subjects=subjects, takes=takes, frames=frames, size=size, seed=seed
@@ -196,7 +196,7 @@ ResumeOpt = Annotated[
 
 def _train_config(config: Path, overrides, devices, num_nodes, strategy, resume=False, out=None):
     """The config with its overrides, checked before anything heavy is imported."""
-    from .config import TrainConfig
+    from tinyfer.core.config import TrainConfig
 
     if resume and out is None:
         raise typer.BadParameter("--resume needs --out RUN_DIR")
@@ -249,7 +249,7 @@ def train_cmd(
     strategy: StrategyOpt = None,
 ):
     """Train a model: phase 1 (autoencoder) if configured, then phase 2 (classification)."""
-    from .training.phases import train
+    from tinyfer.training.phases import train
 
     result = _training(train, config, set_, out, resume, devices, num_nodes, strategy)
     _print_scores(result.metrics)
@@ -294,7 +294,7 @@ def adjust_cmd(
 ):
     """Fit a run's class balance and temperature again on its validation split, without
     retraining; rewrites its model.pt and metrics.json."""
-    from .training.phases import adjust
+    from tinyfer.training.phases import adjust
 
     _print_scores(_run(lambda: adjust(run, class_balance=class_balance, calibrate=calibrate)))
 
@@ -310,7 +310,7 @@ def pretrain_cmd(
     strategy: StrategyOpt = None,
 ):
     """Run phase 1 alone: train the encoder as an autoencoder; writes encoder.pt."""
-    from .training.phases import pretrain
+    from tinyfer.training.phases import pretrain
 
     encoder = _training(pretrain, config, set_, out, resume, devices, num_nodes, strategy)
     typer.echo(f"encoder: {encoder}")
@@ -321,10 +321,9 @@ def models_cmd():
     """List the bundled models (for predict) and the registered architectures (for train)."""
     from rich.table import Table
 
-    from .classifier import OnnxClassifier
-    from .model_files import BUNDLED_MODELS, DEFAULT_MODEL
-    from .models import count_parameters, create_model, list_models, model_info
-    from .terminal import console as make_console
+    from tinyfer.core.model_files import BUNDLED_MODELS, DEFAULT_MODEL
+    from tinyfer.core.terminal import console as make_console
+    from tinyfer.inference.classifier import OnnxClassifier
 
     console = make_console()
     bundled = Table("bundled model", "file", "MB", "classes", "mirror TTA", "card",
@@ -338,6 +337,12 @@ def models_cmd():
                         f"{file.stat().st_size / 1e6:.1f}", str(len(clf.labels)), clf.tta,
                         file.with_suffix(".md").name)  # fmt: skip
     console.print(bundled)
+    try:
+        from tinyfer.training.models import count_parameters, create_model, list_models, model_info
+    except ModuleNotFoundError as exc:  # the light install: predicting needs none of them
+        console.print(f"architectures to train: they need {exc.name}, which comes with the "
+                      "train extra: pip install 'tinyfer[train]'", highlight=False)  # fmt: skip
+        return
     table = Table("architecture", "parameters", "decoder parameters", "description",
                   title="model.name in a training config")  # fmt: skip
     for name in list_models():
@@ -366,8 +371,8 @@ def evaluate_cmd(
     skip_unknown: Annotated[bool, typer.Option(help="Leave unknown label folders out.")] = False,
 ):
     """Accuracy, balanced accuracy, macro-F1, per-class scores, confusion matrix, mistakes."""
-    from .evaluation.evaluate import evaluate
-    from .report_text import print_evaluation
+    from tinyfer.evaluation.evaluate import evaluate
+    from tinyfer.report_text import print_evaluation
 
     result, out_dir = _run(
         lambda: evaluate(
@@ -413,7 +418,7 @@ def experiment_cmd(
     Each fold is kept as it finishes: the same command with --out resumes, on any executor."""
     import time
 
-    from .experiments.grid import run_experiment
+    from tinyfer.experiments.grid import run_experiment
 
     def work():
         overrides = list(set_ or [])
@@ -453,10 +458,10 @@ def export_cmd(
 ):
     """Export a trained model to ONNX, checked against torch on real faces; with --data, the
     accuracy of torch and of the exported file on --split (the cost of --int8)."""
-    from .checkpoint import load_model
-    from .evaluation.evaluate import eval_set
-    from .export import export_onnx
-    from .model_files import resolve_model_file
+    from tinyfer.core.model_files import resolve_model_file
+    from tinyfer.evaluation.evaluate import eval_set
+    from tinyfer.training.checkpoint import load_model
+    from tinyfer.training.export import export_onnx
 
     def sample(prepared):
         return prepared.X[:: max(1, len(prepared) // faces)][:faces]
@@ -547,8 +552,8 @@ def predict_cmd(
     """
     import functools
 
-    from .batch import RayOptions, run_predictions
-    from .predict import Recognizer
+    from tinyfer.inference.batch import RayOptions, run_predictions
+    from tinyfer.inference.predict import Recognizer
 
     if not inputs and not webcam:
         raise typer.BadParameter("give at least one input, or --webcam")
@@ -617,7 +622,7 @@ def serve_cmd(
     ] = None,
 ):
     """Serve the recognizer over HTTP (needs the serve extra): /v1/predict, /docs, a page at /."""
-    from .serve import MB, ServeConfig, serve
+    from tinyfer.inference.serve import MB, ServeConfig, serve
 
     cfg = ServeConfig(model=model, api_key=api_key, workers=workers, queue=queue,
                       max_bytes=int(max_mb * MB), timeout=timeout, cors=cors or [])  # fmt: skip
@@ -644,7 +649,7 @@ def bench_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ):
     """Time tinyfer on this machine: per face, per batch, detection, whole frame."""
-    from .bench import measure_speed
+    from tinyfer.inference.bench import measure_speed
 
     s = _run(lambda: measure_speed(model, image, threads=threads, repeats=repeats,
                                    min_face=min_face))  # fmt: skip
@@ -654,7 +659,7 @@ def bench_cmd(
         return
     from rich.table import Table
 
-    from .terminal import console
+    from tinyfer.core.terminal import console
 
     shape = "x".join(map(str, s.image_shape[:2]))
     table = Table("measure", "median", title=f"{Path(s.model).name}, {s.threads} thread(s)")

@@ -7,9 +7,9 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
-from .audit import Audit
-from .prepare import Prepared
-from .terminal import console as make_console
+from tinyfer.core.audit import Audit
+from tinyfer.core.prepare import Prepared
+from tinyfer.core.terminal import console as make_console
 
 _SHOW = 10  # problems listed by name before the rest are only counted
 
@@ -75,7 +75,7 @@ def print_prepared(prepared: Prepared) -> None:
         console.print(f"splits: {m['splits']}")
     if m.get("multiple_faces"):
         console.print(f"frames with several faces (largest taken): {m['multiple_faces']}")
-    from .datasets import Problem
+    from tinyfer.core.datasets import Problem
 
     _problem_lines(console, [Problem(**p) for p in m["problems"]], "problems")
     console.print(f"arrays: {prepared.file}")

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .calibration import expected_calibration_error
+from tinyfer.evaluation.calibration import expected_calibration_error
 
 
 def compute_metrics(

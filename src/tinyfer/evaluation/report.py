@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from .figures import _plt, _save, plot_confusion
+from tinyfer.evaluation.figures import _plt, _save, plot_confusion
 
 Block = tuple  # ("h1"|"h2"|"p"|"pre", text) | ("table", header, rows) | ("img", file, caption)
 

@@ -167,7 +167,7 @@ def run_ray(
     the cluster at ``address`` (None: a Ray instance on this machine with ``num_cpus``).
     ``shared`` is put once in Ray's object store; Ray re-runs a task whose worker or node
     died, up to ``retries`` times."""
-    from ..cluster import connect
+    from tinyfer.inference.cluster import connect
 
     with connect(address, num_cpus=num_cpus) as ray:
         task = ray.remote(_call_on_ray).options(

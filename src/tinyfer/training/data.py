@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
-from ..augment import AugmentConfig, expand_offline
+from tinyfer.core.config import AugmentConfig
+from tinyfer.training.augment import expand_offline
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ class FaceDataModule(L.LightningDataModule):
 
     Batches stay uint8 until they reach the device, where the LightningModule scales (and,
     when training, augments) them; with ``augment.context_fill``, training batches also carry
-    each face's ``valid`` mask (see :class:`tinyfer.prepare.Prepared`). With
+    each face's ``valid`` mask (see :class:`tinyfer.core.prepare.Prepared`). With
     ``balance="sampler"`` training batches are drawn with probabilities inverse to class
     frequency (within each dataset); with ``source_weights`` (dataset name -> weight) and
     ``sources`` (each face's dataset), each dataset's share of the draws is its weight's

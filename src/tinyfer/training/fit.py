@@ -11,8 +11,8 @@ import time
 import warnings
 from pathlib import Path
 
-from ..config import TrainConfig
-from ..errors import TinyferError
+from tinyfer.core.config import TrainConfig
+from tinyfer.errors import TinyferError
 
 log = logging.getLogger(__name__)
 

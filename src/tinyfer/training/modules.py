@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..augment import AugmentConfig, build_augmenter
-from ..config import ClassifyConfig, PretrainConfig
-from .data import classes_of
+from tinyfer.core.config import AugmentConfig, ClassifyConfig, PretrainConfig
+from tinyfer.training.augment import build_augmenter
+from tinyfer.training.data import classes_of
 
 
 class _FaceModule(L.LightningModule):

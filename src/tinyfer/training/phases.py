@@ -15,15 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import load_encoder_into, load_pretrained_encoder, save_encoder, save_model
-from ..config import TrainConfig, command_line, to_dict
-from ..errors import TinyferError
-from ..inputs import model_input
-from ..model_files import ModelMeta
-from ..prepare import Prepared, prepare, preprocessing_of
-from ..splits import split_of_run
-from .fit import best_weights, fit, images_per_s, make_trainer
-from .run import check_run_dir, default_run_dir, write_config
+from tinyfer.core.config import TrainConfig, command_line, to_dict
+from tinyfer.core.inputs import model_input
+from tinyfer.core.model_files import ModelMeta
+from tinyfer.core.prepare import Prepared, prepare, preprocessing_of
+from tinyfer.core.splits import split_of_run
+from tinyfer.errors import TinyferError
+from tinyfer.training.checkpoint import (
+    load_encoder_into,
+    load_pretrained_encoder,
+    save_encoder,
+    save_model,
+)
+from tinyfer.training.fit import best_weights, fit, images_per_s, make_trainer
+from tinyfer.training.run import check_run_dir, default_run_dir, write_config
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +70,9 @@ def _begin(cfg: TrainConfig, out_dir, resume: bool, data: Prepared | None, parts
 
 
 def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
-    from ..augment import AugmentConfig
-    from ..models import create_model
-    from .data import FaceDataModule
+    from tinyfer.core.config import AugmentConfig
+    from tinyfer.training.data import FaceDataModule
+    from tinyfer.training.models import create_model
 
     data = data if data is not None else load_data(cfg)
     if parts is None:
@@ -105,7 +110,7 @@ def _source_weights(cfg: TrainConfig, data: Prepared) -> dict[str, float] | None
 
 def _split_metrics(model, data: Prepared, parts) -> dict[str, Any]:
     """Validation and test metrics; with several datasets, also each one's (``by_source``)."""
-    from ..evaluation.metrics import compute_metrics
+    from tinyfer.evaluation.metrics import compute_metrics
 
     out = {}
     for role in ("val", "test"):
@@ -138,7 +143,7 @@ def adjust(
     ``metrics.json``: the weights are not touched. Returns the new metrics."""
     import dataclasses
 
-    from ..checkpoint import load_model
+    from tinyfer.training.checkpoint import load_model
 
     run_dir = Path(run_dir)
     model_file, metrics_file = run_dir / "model.pt", run_dir / "metrics.json"
@@ -168,7 +173,7 @@ def adjust(
 def _fit_adjustments(cfg: TrainConfig, model, dm, data: Prepared, parts) -> dict | None:
     """Class balance by logit adjustment and a temperature, fitted on the validation split
     and set on ``model``; None (nothing set) without a validation split."""
-    from ..evaluation.calibration import fit_adjustments
+    from tinyfer.evaluation.calibration import fit_adjustments
 
     c, val = cfg.classify, parts.get("val")
     if val is None or not len(val) or (c.class_balance != "logit_adjustment" and not c.calibrate):
@@ -193,8 +198,8 @@ def _run_pretrain(
     """Phase 1; leaves encoder.pt, pretrain_history.csv and reconstructions.png."""
     import torch
 
-    from ..evaluation.figures import plot_reconstructions
-    from .modules import AutoencoderModule
+    from tinyfer.evaluation.figures import plot_reconstructions
+    from tinyfer.training.modules import AutoencoderModule
 
     encoder_file = run_dir / "encoder.pt"
     summary_file = run_dir / "pretrain.json"
@@ -269,9 +274,9 @@ def train(
     """
     import torch
 
-    from ..evaluation.figures import plot_history
-    from ..models import count_parameters
-    from .modules import ClassifierModule
+    from tinyfer.evaluation.figures import plot_history
+    from tinyfer.training.models import count_parameters
+    from tinyfer.training.modules import ClassifierModule
 
     run_dir, data, parts, dm, model = _begin(cfg, out_dir, resume, data, parts)
     log.info(
@@ -352,7 +357,7 @@ def train(
 def _export(checkpoint: Path, data: Prepared, parts) -> None:
     """``model.onnx`` beside ``model.pt``, checked against torch on validation faces. A
     failed export costs only that file: the run and its model.pt stand."""
-    from ..export import export_onnx
+    from tinyfer.training.export import export_onnx
 
     faces = data.X[parts["val"][:64]] if len(parts["val"]) else None
     try:

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import EXECUTION_KEYS, TrainConfig, from_dict, to_dict
-from ..errors import ConfigError, TinyferError
+from tinyfer.core.config import EXECUTION_KEYS, TrainConfig, from_dict, to_dict
+from tinyfer.errors import ConfigError, TinyferError
 
 #: Config keys that may change when resuming: how long and on what hardware, not what.
 RESUMABLE_CHANGES = (

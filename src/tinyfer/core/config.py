@@ -1,0 +1,496 @@
+"""Dataclass configs: built from YAML or dicts, checked key by key, with dotted overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+from tinyfer.errors import ConfigError
+
+T = TypeVar("T")
+
+Format = Literal["auto", "mug", "fer2013", "ferplus", "ckplus", "jaffe", "folder"]
+
+
+@dataclass
+class AugmentConfig:
+    """Which transforms, with what ranges; a zero range (or False) switches one off."""
+
+    online: bool = True
+    offline_copies: int = 0  # K: the training set becomes K + 1 times its size
+    brightness: float = 0.25  # factor in [1 - b, 1 + b]
+    contrast: float = 0.25  # factor in [1 - c, 1 + c]
+    zoom: float = 0.1  # scale in [1 - z, 1 + z]
+    rotation: float = 10.0  # degrees, +-
+    translation: float = 0.08  # fraction of the side, +-
+    hflip: bool = True
+    # What a deployed camera or a re-saved photo does to a face: each a probability per face
+    # (gamma: a range), 0 switches it off. Online only.
+    gamma: float = 0.0  # gamma in [1 - g, 1 + g]
+    blur: float = 0.0  # Gaussian blur, sigma 0.2-1.5 px at 48 px
+    jpeg: float = 0.0  # JPEG compression at quality 25-90
+    erasing: float = 0.0  # a random rectangle (2-15% of the face) set to mid-gray
+    # Probability that a training face's area beyond its source crop (the replicated border
+    # where the face's frame reaches past a tight dataset crop) shows another face's pixels
+    # instead, as a photo shows hair, neck or scene there. Online only.
+    context_fill: float = 0.0
+
+    @property
+    def any_transform(self) -> bool:
+        return bool(
+            self.brightness
+            or self.contrast
+            or self.zoom
+            or self.rotation
+            or self.translation
+            or self.hflip
+            or self.gamma
+            or self.blur
+            or self.jpeg
+            or self.erasing
+        )
+
+
+def _field(default: Any, help: str) -> Any:
+    """A config field with its default and its one-line help (for options built from it)."""
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how faces are made from it.
+
+    ``path`` None means the synthetic demo set. ``geometry`` ``template`` cuts every face by
+    its landmarks onto one template (``tinyfer.core.faces.geometry``), falling back to a calibrated
+    box framing where none are found; ``margin`` is the older cut (the box widened by
+    ``margin``, eyes levelled with ``align``). ``detector`` ``auto`` is MTCNN for ``template``
+    (on raw frames, and on face crops to find their landmarks); for ``margin`` it is Haar on raw
+    frames (MUG, JAFFE, folders) and none on datasets of face crops (FER2013, CK+).
+
+    ``path`` may list several datasets, trained on as one (``format`` then one layout for all
+    or one per path): their labels are mapped onto one vocabulary, and ``weights`` (one per
+    path; empty: in proportion to their sizes) set each one's share of the training draws.
+    """
+
+    path: str | list[str] | None = None
+    format: Format | list[Format] = "auto"
+    weights: list[float] = field(default_factory=list)  # several paths: each one's share of draws
+    # Each ``help`` is also the option's help in `tinyfer data prepare`, whose defaults are these.
+    frames: Literal["apex", "all", "spaced"] = _field("apex", "MUG frames per take.")
+    n_frames: int = _field(3, "Frames per take for apex/spaced.")
+    subject_regex: str | None = _field(None, "Regex taking the subject id from file names.")
+    skip_unknown: bool = _field(False, "Leave unknown label folders out.")
+    geometry: Literal["template", "margin"] = _field(
+        "template", "template (landmarks onto one template) or margin (the older cut)."
+    )
+    detector: Literal["auto", "mtcnn", "haar", "none"] = _field(
+        "auto", "auto: MTCNN for template, Haar on frames / none on crops for margin."
+    )
+    min_face: float = _field(0.1, "Smallest face to find, fraction of the shorter side.")
+    img_size: int = _field(48, "Side of the square face crops.")
+    margin: float = _field(0.1, "margin geometry: box margin, fraction of the face size.")
+    align: bool = _field(False, "margin geometry: rotate so that the eyes are level.")
+    labels: list[str] = field(default_factory=list)  # empty: every label the data has
+
+    def __post_init__(self):
+        paths = self.paths
+        if isinstance(self.format, list) and len(self.format) != len(paths):
+            raise ConfigError(
+                f"data.format lists {len(self.format)} layout(s) for {len(paths)} path(s); "
+                "give one layout for all, or one per path"
+            )
+        if self.weights and len(self.weights) != len(paths):
+            raise ConfigError(
+                f"data.weights lists {len(self.weights)} weight(s) for {len(paths)} path(s)"
+            )
+
+    @property
+    def paths(self) -> list[str]:
+        """The datasets, as a list (empty for the synthetic demo set)."""
+        if self.path is None:
+            return []
+        return list(self.path) if isinstance(self.path, list) else [self.path]
+
+    def sources(self) -> list[DataConfig]:
+        """One single-dataset config per path, each with its own layout."""
+        formats = self.format if isinstance(self.format, list) else [self.format] * len(self.paths)
+        return [
+            dataclasses.replace(self, path=p, format=f, weights=[])
+            for p, f in zip(self.paths, formats)
+        ]
+
+
+@dataclass
+class ModelConfig:
+    """Which registered model (``tinyfer.training.models.list_models()``) and its head's dropout."""
+
+    name: str = "tiny"
+    dropout: float = 0.2
+
+
+@dataclass
+class PretrainConfig:
+    """Phase 1: the encoder trained as an autoencoder (runs when ``classify.init`` is
+    ``autoencoder``, or alone with ``tinyfer pretrain``)."""
+
+    epochs: int = 10
+    lr: float = 2e-3
+    loss: Literal["mse", "l1"] = "mse"
+    noise: float = 0.0  # std of Gaussian noise added to inputs (denoising autoencoder)
+    mask: float = 0.0  # fraction of input pixels zeroed (masking)
+    augment: bool = True  # reconstruct augmented faces, as the classifier will see them
+    patience: int = 0  # early stopping on validation loss; 0 = off
+
+
+@dataclass
+class ClassifyConfig:
+    """Phase 2: the whole model trained to classify."""
+
+    init: Literal["autoencoder", "random", "pretrained"] = "autoencoder"
+    pretrained: str | None = None  # init: pretrained: a model.pt or run directory (e.g. FER2013)
+    epochs: int = 30
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    freeze_epochs: int = 0  # keep the initialised encoder frozen for this many epochs
+    label_smoothing: float = 0.0
+    soft_labels: bool = True  # train on the vote distribution where the data has one (FER+)
+    # weights / sampler: while training; logit_adjustment: after it, a bias per class against
+    # the training priors, its strength chosen by validation macro-F1 (stored in the model).
+    class_balance: Literal["none", "weights", "sampler", "logit_adjustment"] = "none"
+    calibrate: bool = True  # fit a temperature on the validation set (stored in the model)
+    patience: int = 8  # early stopping on validation accuracy; 0 = off
+
+    def __post_init__(self):
+        if self.init == "pretrained" and not self.pretrained:
+            raise ConfigError(
+                "classify.init: pretrained needs classify.pretrained: a model.pt or run directory"
+            )
+
+
+@dataclass
+class SplitConfig:
+    """How data is split. ``holdout``: subject-disjoint test and validation carve-outs;
+    ``dataset``: the dataset's own split (FER2013); ``random``: by image, LEAKY on sequences."""
+
+    protocol: Literal["holdout", "dataset", "random"] = "holdout"
+    test_fraction: float = 0.2
+    val_fraction: float = 0.15
+    train_split: str = "Training"
+    val_split: str = "PublicTest"
+    test_split: str = "PrivateTest"
+
+    def __post_init__(self):
+        if self.test_fraction + self.val_fraction >= 1:
+            raise ConfigError(
+                f"split.test_fraction + split.val_fraction must leave faces to train on; got "
+                f"{self.test_fraction} + {self.val_fraction}"
+            )
+
+
+@dataclass
+class TrainerConfig:
+    """Passed to Lightning; ``devices``/``num_nodes``/``strategy`` give DDP without code changes."""
+
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    batch_size: int = 64
+    num_workers: int = 0
+    channels_last: bool = True
+    tensorboard: bool = False
+    progress: bool = True
+
+
+@dataclass
+class Resources:
+    """What one training of an experiment asks for: ``cpus`` (its torch threads; 0: this
+    machine's cores shared among the jobs locally, 1 on Ray) and ``gpus`` (Ray's share)."""
+
+    cpus: int = 0
+    gpus: float = 0.0
+
+
+#: The experiment settings that say how a grid runs or what it reports, not what it trains:
+#: they may change when an experiment (or one of its folds) is resumed.
+EXECUTION_KEYS = (
+    "experiment.claims",
+    "experiment.executor",
+    "experiment.jobs",
+    "experiment.address",
+    "experiment.resources.",
+    "experiment.retries",
+)
+
+
+@dataclass
+class Claim:
+    """A comparison an experiment is run to test: variants with ``key`` = ``a`` against their
+    twins with ``key`` = ``b`` (all other grid keys equal), on per-fold accuracy. ``expect``:
+    A is ``better``, ``worse``, or ``equivalent`` (within ``margin``, a fraction: 0.02 is two
+    accuracy points)."""
+
+    name: str
+    key: str
+    a: Any
+    b: Any
+    expect: Literal["better", "worse", "equivalent"] = "better"
+    margin: float = 0.02
+
+
+def _thesis_claims() -> list[Claim]:
+    same = Claim("Autoencoder initialisation makes no difference", "classify.init",
+                 "autoencoder", "random", "equivalent", 0.02)  # fmt: skip
+    return [Claim("Augmentation improves accuracy", "augment", "on", "off", "better"), same]
+
+
+@dataclass
+class ExperimentConfig:
+    """A grid of variants x subject-grouped folds (x repeated seeds), for ``tinyfer experiment``.
+
+    ``grid`` maps config keys to the values to try; every combination is a variant. The key
+    ``augment`` is special: ``on`` keeps the config's augmentation, ``off`` switches both kinds
+    off. The default is the thesis's grid: augmentation on/off x autoencoder init on/off.
+    """
+
+    folds: int = 10
+    repeats: int = 1
+    protocol: Literal["subject", "random"] = "subject"
+    grid: dict[str, list] = field(
+        default_factory=lambda: {
+            "augment": ["on", "off"],
+            "classify.init": ["autoencoder", "random"],
+        }
+    )
+    keep_checkpoints: bool = False
+    claims: list[Claim] = field(default_factory=_thesis_claims)  # tested where the grid can
+    # How it runs, not what: these may change when an experiment is resumed.
+    executor: Literal["local", "ray"] = "local"
+    jobs: int = 1  # trainings at once: local processes, or a local Ray instance's CPUs
+    address: str | None = None  # ray: auto, HOST:PORT or ray://HOST:PORT; None: this machine
+    resources: Resources = field(default_factory=Resources)
+    retries: int = 2  # times a training whose worker died is run again
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; saved as ``config.yaml`` in its run directory."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    seed: int = 0
+    prepared_dir: str = "prepared"
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+        return load_yaml(cls, path, overrides)
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a number may take: ``low`` to ``high`` (None: unbounded), ends included
+    unless ``open_low`` / ``open_high``."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def __contains__(self, v: float) -> bool:
+        lo, hi = self.low, self.high
+        return (lo is None or v > lo or (v == lo and not self.open_low)) and (
+            hi is None or v < hi or (v == hi and not self.open_high)
+        )
+
+    def __str__(self) -> str:
+        left = "-inf" if self.low is None else f"{self.low:g}"
+        right = "inf" if self.high is None else f"{self.high:g}"
+        return f"{'(' if self.open_low or self.low is None else '['}{left}, {right}" + (
+            ")" if self.open_high or self.high is None else "]"
+        )
+
+
+_POSITIVE, _COUNT, _WHOLE = Range(0, None, open_low=True), Range(1), Range(0)
+_FRACTION, _PROBABILITY = Range(0, 1, open_high=True), Range(0, 1)
+#: Every number a config holds, with the values that make sense; checked before any work.
+RANGES: dict[str, Range] = {
+    "data.n_frames": _COUNT,
+    "data.min_face": Range(0, 1, open_low=True),
+    "data.img_size": Range(16, 512),
+    "data.margin": Range(-0.5, 2),
+    "data.weights": _POSITIVE,  # each of the list
+    "model.dropout": _FRACTION,
+    "augment.offline_copies": Range(0, 100),
+    "augment.brightness": _PROBABILITY,
+    "augment.contrast": _PROBABILITY,
+    "augment.zoom": _FRACTION,
+    "augment.rotation": Range(0, 180),
+    "augment.translation": Range(0, 0.5),
+    "augment.context_fill": _PROBABILITY,
+    "augment.gamma": _FRACTION,
+    "augment.blur": _PROBABILITY,
+    "augment.jpeg": _PROBABILITY,
+    "augment.erasing": _PROBABILITY,
+    "pretrain.epochs": _COUNT,
+    "pretrain.lr": _POSITIVE,
+    "pretrain.noise": _WHOLE,
+    "pretrain.mask": _FRACTION,
+    "pretrain.patience": _WHOLE,
+    "classify.epochs": _COUNT,
+    "classify.lr": _POSITIVE,
+    "classify.weight_decay": _WHOLE,
+    "classify.freeze_epochs": _WHOLE,
+    "classify.label_smoothing": _FRACTION,
+    "classify.patience": _WHOLE,
+    "split.test_fraction": _FRACTION,
+    "split.val_fraction": _FRACTION,
+    "trainer.batch_size": Range(1, 65536),
+    "trainer.num_workers": Range(0, 256),
+    "trainer.num_nodes": _COUNT,
+    "trainer.devices": Range(1, 4096),
+    "experiment.folds": Range(2, 1000),
+    "experiment.repeats": Range(1, 1000),
+    "experiment.jobs": Range(1, 1024),
+    "experiment.resources.cpus": Range(0, 4096),
+    "experiment.resources.gpus": Range(0, 1024),
+    "experiment.retries": Range(0, 100),
+    "experiment.claims.margin": Range(0, 1, open_low=True),
+    "seed": Range(0, 2**32 - 1),
+}
+
+
+def command_line() -> str:
+    """This process's command, quoted so that it can be pasted back into a shell (the entry
+    point as ``tinyfer``, not the path it was installed at)."""
+    import shlex
+    import sys
+
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in ("tinyfer", "__main__.py"):
+        argv[0] = "tinyfer"
+    return shlex.join(argv)
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``; unknown keys, wrong types and numbers out of
+    their :data:`RANGES` raise ConfigError."""
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(_join(where, k) for k in unknown)}; "
+            f"valid keys{' in ' + where if where else ''}: {', '.join(names)}"
+        )
+    values = {k: _coerce(hints[k], v, _join(where, k)) for k, v in data.items()}
+    for key, value in values.items():
+        allowed = RANGES.get(re.sub(r"\[\d+\]", "", _join(where, key)))  # a[2].b -> a.b
+        for v in value if isinstance(value, list) else [value]:
+            if allowed is not None and isinstance(v, (int, float)) and v not in allowed:
+                raise ConfigError(f"{_join(where, key)}: {v!r} is out of range; "
+                                  f"allowed: {allowed}")  # fmt: skip
+    return cls(**values)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A config as plain data (for YAML and JSON)."""
+    return dataclasses.asdict(cfg)
+
+
+def load_yaml(cls: type[T], path: str | Path, overrides: list[str] | None = None) -> T:
+    """Read ``cls`` from a YAML file, then apply ``key.sub=value`` overrides."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    for item in overrides or []:
+        apply_override(data, item)
+    return from_dict(cls, data)
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Set ``a.b=value`` in nested ``data``; the value is parsed as YAML (``3``, ``[a]``)."""
+    import yaml
+
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.epochs=5)")
+    *parents, last = key.strip().split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {item!r}: {part!r} is not a section")
+    node[last] = yaml.safe_load(raw) if raw.strip() else None
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin, args = get_origin(tp), get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where=where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+
+        # Try the list types first for a list, the others first for anything else, so that
+        # the error reported is the one of the type the value was meant to have.
+        def misfit(arg) -> bool:
+            return (get_origin(arg) in (list, tuple)) != isinstance(value, list)
+
+        for arg in sorted((a for a in args if a is not type(None)), key=misfit):
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0])
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(
+                f"{where}: {value!r} is not allowed; choose one of {', '.join(map(repr, args))}"
+            )
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        inner = args[0] if args else Any
+        return origin(_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if tp is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+    if tp is str and not isinstance(value, str):
+        raise ConfigError(f"{where}: expected text, got {value!r}")
+    return value

@@ -1,0 +1,82 @@
+"""Progress for long loops, and a process pool that reports through it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def track(items: Iterable[T], *, total: int, description: str, enabled: bool = True) -> Iterator[T]:
+    """Yield ``items``, showing a rich progress bar on stderr when ``enabled``."""
+    if not enabled:
+        yield from items
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from tinyfer.core.terminal import console
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console(stderr=True), transient=False) as bar:
+        task = bar.add_task(description, total=total)
+        for item in items:
+            yield item
+            bar.advance(task)
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def parallel_map(
+    fn: Callable[[T], R],
+    items: list[T],
+    *,
+    workers: int | None = None,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple = (),
+    description: str = "working",
+    progress: bool = True,
+    min_parallel: int = 256,
+) -> list[R]:
+    """``[fn(x) for x in items]`` in order, on ``workers`` processes when there is enough work."""
+    workers = workers or default_workers()
+    if workers <= 1 or len(items) < min_parallel:
+        if initializer is not None:
+            initializer(*initargs)
+        return list(
+            track(map(fn, items), total=len(items), description=description, enabled=progress)
+        )
+    import multiprocessing as mp
+
+    chunk = max(1, min(64, len(items) // (workers * 8)))
+    with mp.get_context("fork").Pool(workers, initializer=initializer, initargs=initargs) as pool:
+        return list(
+            track(
+                pool.imap(fn, items, chunksize=chunk),
+                total=len(items),
+                description=description,
+                enabled=progress,
+            )
+        )

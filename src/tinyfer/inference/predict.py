@@ -1,0 +1,205 @@
+"""Inference with onnxruntime, OpenCV and numpy only: no torch on this path.
+
+``Recognizer`` finds faces in images and classifies them (with the classifier that
+:mod:`tinyfer.inference.classifier` loads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinyfer.core.faces import BOX_FRAMING, Face, FaceDetector, create_detector, crop_face, cut_face
+from tinyfer.core.faces.detect import looks_like_a_crop
+from tinyfer.core.io import iter_frames, load_image
+from tinyfer.errors import TinyferError
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One face: box (x, y, w, h) in the image's pixels, the detector's score, the most likely
+    label and the probability of every label (summing to 1); ``landmarks``, where the detector
+    gives them (MTCNN), are five (x, y) points: left eye, right eye, nose, left and right mouth
+    corner, as seen in the image."""
+
+    box: tuple[int, int, int, int]
+    score: float
+    label: str
+    probabilities: dict[str, float]
+    landmarks: tuple[tuple[float, float], ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "box": list(self.box),
+            "score": self.score,
+            "label": self.label,
+            "probabilities": self.probabilities,
+        }
+        if self.landmarks is not None:
+            out["landmarks"] = [[round(x, 1), round(y, 1)] for x, y in self.landmarks]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Prediction:
+        """The Prediction that :meth:`to_dict` (or ``tinyfer serve``'s JSON) describes."""
+        marks = d.get("landmarks")
+        return cls(tuple(d["box"]), float(d["score"]), d["label"], dict(d["probabilities"]),
+                   tuple(tuple(p) for p in marks) if marks is not None else None)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FramePrediction:
+    """The faces of one video frame: its index in the stream and its time in seconds."""
+
+    index: int
+    time: float
+    faces: tuple[Prediction, ...]
+
+
+def _as_uint8_faces(crops: np.ndarray) -> np.ndarray:
+    if crops.dtype == np.uint8:
+        return crops
+    values = crops.astype(np.float64)
+    if not np.isfinite(values).all() or values.min() < 0 or values.max() > 255:
+        raise TinyferError(
+            f"face crops must be uint8, or floats in [0, 1] or 0-255; got {crops.dtype} values "
+            f"from {np.nanmin(values):g} to {np.nanmax(values):g}"
+            + (" and NaN/inf" if not np.isfinite(values).all() else "")
+        )
+    scale = 255.0 if values.max() <= 1.0 and np.issubdtype(crops.dtype, np.floating) else 1.0
+    return np.clip(np.round(values * scale), 0, 255).astype(np.uint8)
+
+
+class Recognizer:
+    """Find faces and recognise their expressions, on onnxruntime (torch is never imported
+    for the bundled model or an ``.onnx`` file).
+
+    ``Recognizer()`` uses the default bundled model (``"accurate"``), ``Recognizer("fast")`` the
+    fastest one; ``Recognizer("run_dir" | "model.pt" | "model.onnx")`` another model.
+    ``detector`` is ``mtcnn`` (faces with five landmarks), ``haar`` (fastest), ``none`` (inputs
+    are face crops) or any object with ``detect(image) -> list[Face]``. Faces are cut the way
+    the model's training faces were, as its file records: by the landmarks onto one template
+    (``tinyfer.core.faces.geometry``; a face without landmarks by the detector's calibrated box
+    framing), or, for model files made before that geometry, the box widened by a margin.
+    ``min_face`` is the smallest face to find as a fraction of the image's shorter side
+    (default: 0.1 for MTCNN, 0.2 for Haar with pyramid step ``scale_factor`` 1.2, which keeps an
+    896x896 frame under 10 ms on one core). With ``small_images_are_faces``, a nearly square
+    image of 24 to 95 px where no face is found is taken to be a face crop (FER2013, CK+48
+    style) and classified whole, with detector score 0.0.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        detector: str | FaceDetector = "mtcnn",
+        min_face: float | None = None,
+        scale_factor: float = 1.2,
+        threads: int | None = None,
+        small_images_are_faces: bool = True,
+    ):
+        from tinyfer.inference.classifier import load_classifier
+
+        if not 1 < scale_factor <= 2:
+            raise TinyferError(f"scale_factor is Haar's pyramid step, above 1 and at most 2; "
+                               f"got {scale_factor}")  # fmt: skip
+        if threads is not None and threads < 1:
+            raise TinyferError(f"threads must be 1 or more; got {threads}")
+        self.classifier, meta = load_classifier(model, threads=threads)
+        self.labels: tuple[str, ...] = tuple(meta.labels)
+        self.img_size: int = meta.img_size
+        pre = self.preprocessing = dict(meta.preprocessing)
+        self.geometry: str = pre.get("geometry", "margin")
+        self.margin: float = float(pre.get("margin", 0.1))
+        self.align: bool = bool(pre.get("align", False))
+        if isinstance(detector, str):
+            kwargs: dict[str, Any] = {}
+            if detector == "haar":
+                kwargs = {"min_face": 0.2 if min_face is None else min_face,
+                          "scale_factor": scale_factor, "find_eyes": self.align}  # fmt: skip
+            elif detector == "mtcnn":
+                kwargs = {"min_face": 0.1 if min_face is None else min_face,
+                          "threads": threads or 1}  # fmt: skip
+            detector = create_detector(detector, **kwargs)
+        self.detector = detector
+        self.small_images_are_faces = small_images_are_faces
+
+    def predict(self, image: Any) -> list[Prediction]:
+        """The faces in one image (a path, a BGR or gray numpy array, or a PIL image), largest
+        first; ``[]`` when there is none."""
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images: Iterable[Any]) -> list[list[Prediction]]:
+        """:meth:`predict` for many images, with one classifier call for all their faces."""
+        found: list[list[Face]] = []
+        crops: list[np.ndarray] = []
+        for image in images:
+            pixels = load_image(image)
+            gray = load_image(pixels, gray=True)
+            faces = self.detector.detect(pixels)
+            if not faces and self.small_images_are_faces and looks_like_a_crop(gray.shape):
+                faces = [Face((0, 0, gray.shape[1], gray.shape[0]), 0.0)]
+                crops.append(self.crop(gray, faces[0], whole=True))
+            else:
+                crops += [self.crop(gray, face) for face in faces]
+            found.append(faces)
+        probs = self.predict_faces(np.stack(crops)) if crops else np.zeros((0, len(self.labels)))
+        out, start = [], 0
+        for faces in found:
+            out.append([self._prediction(f, p) for f, p in zip(faces, probs[start:])])
+            start += len(faces)
+        return out
+
+    def predict_faces(self, crops: Any) -> np.ndarray:
+        """Class probabilities ``(N, C)`` (columns in :attr:`labels` order) for face crops, no
+        detection: an ``(N, H, W)`` uint8 array at the model's size, or a sequence of images of
+        any size (gray or BGR), which are resized. Float arrays are taken as [0, 1] (or 0-255 if
+        any value is above 1); NaN or values outside 0-255 are refused. Crops are taken as they
+        are, so they must already be in the model's framing: FER2013's and CK+48's own framing
+        is the template's; a photo goes through :meth:`predict`, which cuts faces to match."""
+        if isinstance(crops, np.ndarray) and crops.shape[1:] == (self.img_size,) * 2:
+            crops = _as_uint8_faces(crops)
+        else:
+            crops = [self._resize(load_image(c, gray=True)) for c in crops]
+            if not crops:
+                return np.zeros((0, len(self.labels)), np.float32)
+            crops = np.stack(crops)
+        return self.classifier.predict_proba(crops)
+
+    def predict_video(
+        self, source: str | Path | int, *, every: int = 1
+    ) -> Iterator[FramePrediction]:
+        """Stream the faces of every ``every``-th frame of a video file or camera index; frames
+        are read one at a time, so memory stays flat."""
+        for frame in iter_frames(source, every=every):
+            yield FramePrediction(frame.index, frame.time, tuple(self.predict(frame.image)))
+
+    def crop(self, gray: np.ndarray, face: Face, *, whole: bool = False) -> np.ndarray:
+        """The crop the model sees of ``face`` in ``gray``, cut as its training faces were;
+        ``whole``: the face is the whole image, a crop in its dataset's own framing."""
+        if self.geometry == "margin":
+            return crop_face(gray, face, size=self.img_size, margin=self.margin, align=self.align)
+        name = getattr(self.detector, "name", "")
+        framing = name if not whole and name in BOX_FRAMING else "whole"
+        return cut_face(gray, face, self.img_size, framing)
+
+    def _resize(self, gray: np.ndarray) -> np.ndarray:
+        import cv2
+
+        if gray.shape == (self.img_size, self.img_size):
+            return gray
+        interp = cv2.INTER_AREA if gray.shape[0] > self.img_size else cv2.INTER_LINEAR
+        return cv2.resize(gray, (self.img_size, self.img_size), interpolation=interp)
+
+    def _prediction(self, face: Face, probs: np.ndarray) -> Prediction:
+        return Prediction(
+            box=tuple(int(v) for v in face.box),
+            score=float(face.score),
+            label=self.labels[int(probs.argmax())],
+            probabilities={name: float(p) for name, p in zip(self.labels, probs)},
+            landmarks=face.landmarks,
+        )

@@ -1,0 +1,145 @@
+"""Self-describing model files: architecture, labels, input size and preprocessing travel
+with the weights, so nothing downstream hard-codes them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from tinyfer.core.integrity import weights_digest
+from tinyfer.core.model_files import ModelMeta, resolve_model_file
+from tinyfer.errors import TinyferError
+
+VERSION = 1
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temporary name, then rename: an interruption never leaves half a file."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def save_model(path: str | Path, model, meta: ModelMeta) -> Path:
+    """Write ``model`` (a FerNet) with ``meta`` to ``path``."""
+    return atomic_torch_save(
+        {
+            "format": "tinyfer-model",
+            "version": VERSION,
+            "name": meta.name,
+            "arch": model.arch(),
+            "labels": list(meta.labels),
+            "img_size": meta.img_size,
+            "in_chans": meta.in_chans,
+            "preprocessing": meta.preprocessing,
+            "config": meta.config,
+            "metrics": meta.metrics,
+            "state_dict": model.state_dict(),
+            "weights_sha256": weights_digest(model.state_dict()),
+        },
+        path,
+    )
+
+
+def _read(path: str | Path, kind: str) -> dict[str, Any]:
+    """Load a tinyfer ``kind`` file ("model" or "encoder"), checking its format header."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise TinyferError(f"{path}: no such {kind} file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a file that is not a checkpoint
+        raise TinyferError(f"{path}: not a tinyfer {kind} file ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != f"tinyfer-{kind}":
+        raise TinyferError(f"{path}: not a tinyfer {kind} file (no 'tinyfer-{kind}' header)")
+    expected = payload.get("weights_sha256")
+    if expected and weights_digest(payload["state_dict"]) != expected:
+        raise TinyferError(f"{path}: the weights do not match their checksum: the file is "
+                           "damaged. Train or download it again.")  # fmt: skip
+    return payload
+
+
+def load_model(path: str | Path):
+    """Rebuild the model saved at ``path``; returns ``(model, meta)``, the model in eval mode."""
+    from tinyfer.training.models import EncoderSpec, FerNet
+
+    payload = _read(path, "model")
+    arch = dict(payload["arch"])
+    model = FerNet(EncoderSpec.from_dict(arch.pop("spec")), **arch)
+    model.load_state_dict(payload["state_dict"])
+    meta = ModelMeta(
+        name=payload["name"],
+        labels=tuple(payload["labels"]),
+        img_size=payload["img_size"],
+        in_chans=payload["in_chans"],
+        preprocessing=payload["preprocessing"],
+        config=payload.get("config", {}),
+        metrics=payload.get("metrics", {}),
+    )
+    return model.eval(), meta
+
+
+def load_pretrained_encoder(encoder, path: str | Path) -> None:
+    """Initialise ``encoder`` from the encoder of a trained model (a model.pt, a run directory
+    or a bundled model's name), e.g. FER2013 weights before fine-tuning on CK+; the head is not
+    taken (classes differ)."""
+    file = resolve_model_file(path)
+    if file.suffix == ".onnx" and file.with_suffix(".pt").is_file():
+        file = file.with_suffix(".pt")  # a bundled model's checkpoint
+    payload = _read(file, "model")
+    _check_architecture(
+        encoder, payload["arch"]["spec"], payload["in_chans"], file,
+        f"a model of another architecture; choose model.name: {payload['name']}",
+    )  # fmt: skip
+    state = payload["state_dict"]
+    encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
+
+
+def save_encoder(path: str | Path, encoder) -> Path:
+    """Write the phase-1 encoder with the spec it was built from."""
+    from dataclasses import asdict
+
+    return atomic_torch_save(
+        {
+            "format": "tinyfer-encoder",
+            "spec": asdict(encoder.spec),
+            "in_chans": encoder.in_chans,
+            "state_dict": encoder.state_dict(),
+            "weights_sha256": weights_digest(encoder.state_dict()),
+        },
+        path,
+    )
+
+
+def load_encoder_into(encoder, path: str | Path) -> None:
+    """Load a phase-1 encoder file into ``encoder``; refuses one made for another architecture."""
+    payload = _read(path, "encoder")
+    _check_architecture(
+        encoder, payload["spec"], payload["in_chans"], path,
+        "encoder made for another architecture; run phase 1 again for this model",
+    )  # fmt: skip
+    encoder.load_state_dict(payload["state_dict"])
+
+
+def _check_architecture(encoder, spec: dict, in_chans: int, file, problem: str) -> None:
+    """Refuse weights saved for an encoder of another shape, naming what differs."""
+    from dataclasses import asdict
+
+    from tinyfer.training.models import EncoderSpec
+
+    mine = {**asdict(encoder.spec), "in_chans": encoder.in_chans}
+    theirs = {**asdict(EncoderSpec.from_dict(spec)), "in_chans": in_chans}
+    if mine != theirs:
+        diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
+        raise TinyferError(f"{file}: {problem} (differences, file vs model: {diff})")
