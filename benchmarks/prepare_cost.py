@@ -1,7 +1,7 @@
 """What preparing a dataset costs: `tinyfer data prepare` run from scratch (a fresh cache
 folder, --force) in a child process; its wall time, peak RSS and the faces it kept.
 
-python benchmarks/prepare_cost.py DATA [--format F] [--name NAME] [-- extra prepare options]
+python benchmarks/prepare_cost.py DATA [--layout L] [--name NAME] [-- extra prepare options]
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from common import write_result
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data")
-    parser.add_argument("--format", default="auto")
+    parser.add_argument("--layout", default="auto")
     parser.add_argument("--name", help="results/<name>.json (default: prepare_<folder>)")
     parser.add_argument("extra", nargs="*", help="more `tinyfer data prepare` options")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as cache:
-        command = [sys.executable, "-m", "tinyfer", "data", "prepare", args.data, "--format",
-                   args.format, "--out", cache, "--force", *args.extra]  # fmt: skip
+        command = [sys.executable, "-m", "tinyfer", "data", "prepare", args.data, "--layout",
+                   args.layout, "--out", cache, "--force", *args.extra]  # fmt: skip
         start = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - start

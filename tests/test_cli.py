@@ -34,7 +34,7 @@ def test_errors_are_one_line_with_exit_status_2(tmp_path):
     result = runner.invoke(app, ["data", "inspect", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "no such file or folder" in result.output and "Traceback" not in result.output
-    result = runner.invoke(app, ["data", "prepare", str(tmp_path), "--format", "xyz"])
+    result = runner.invoke(app, ["data", "prepare", str(tmp_path), "--layout", "xyz"])
     assert result.exit_code == 2 and "'xyz' is not one of" in result.output  # choices
 
 

@@ -27,7 +27,8 @@ MODEL_HELP = (
     "A bundled model's name (accurate, the default; fast), a run directory, a model.pt or an "
     ".onnx file."
 )
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="The dataset's layout.")]
+# --layout, not --format: --format is the output's (predict); a config calls it data.format.
+LayoutOpt = Annotated[Format, typer.Option("--layout", "-l", help="The dataset's layout.")]
 SPLIT_HELP = (
     "The dataset's split (e.g. PrivateTest) or all (the default). On the data a run was trained "
     "on: its own train, val or test part (the default: test, the faces it never saw)."
@@ -79,7 +80,7 @@ def _run(fn):
 @data_app.command("inspect")
 def data_inspect(
     path: Annotated[Path, typer.Argument(help="Dataset folder (or fer2013.csv).")],
-    format: FormatOpt = "auto",
+    layout: LayoutOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
     skip_unknown: Annotated[bool, typer.Option(help="Leave unknown label folders out.")] = False,
     workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
@@ -90,7 +91,7 @@ def data_inspect(
     from tinyfer.report_text import print_audit
 
     def work():
-        scan = read_dataset(path, format, skip_unknown=skip_unknown)
+        scan = read_dataset(path, layout, skip_unknown=skip_unknown)
         return audit_dataset(scan, workers=workers, progress=not as_json)
 
     audit = _run(work)
@@ -142,7 +143,7 @@ PREPARE_SETTINGS = ("frames", "n_frames", "geometry", "detector", "min_face", "i
 @_config_options(DataConfig, PREPARE_SETTINGS)
 def data_prepare(
     path: Annotated[Path, typer.Argument(help="Dataset folder (or fer2013.csv).")],
-    format: FormatOpt = "auto",
+    layout: LayoutOpt = "auto",
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the cached arrays.")] = Path(
         "prepared"
     ),
@@ -156,7 +157,7 @@ def data_prepare(
     from tinyfer.report_text import print_prepared
 
     def work():
-        cfg = from_dict(DataConfig, {"path": str(path), "format": format, **settings},
+        cfg = from_dict(DataConfig, {"path": str(path), "format": layout, **settings},
                         where="data")  # fmt: skip
         return prepare(cfg, out, workers=workers, force=force)
 
@@ -360,7 +361,7 @@ def models_cmd():
 def evaluate_cmd(
     model: Annotated[Path, typer.Argument(help=MODEL_HELP)],
     data: Annotated[Path, typer.Argument(help="Dataset folder, fer2013.csv or prepared .npz.")],
-    format: FormatOpt = "auto",
+    layout: LayoutOpt = "auto",
     split: Annotated[str | None, typer.Option(help=SPLIT_HELP)] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the results.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
@@ -378,7 +379,7 @@ def evaluate_cmd(
         lambda: evaluate(
             model,
             data,
-            format=format,
+            format=layout,
             split=split,
             out_dir=out,
             progress=not as_json,

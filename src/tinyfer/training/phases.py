@@ -5,6 +5,7 @@ its run directory: config, checkpoints, histories, figures, metrics, the final m
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import resource
@@ -56,7 +57,21 @@ def load_data(cfg: TrainConfig) -> Prepared:
     return prepare(cfg.data, cfg.prepared_dir, progress=cfg.trainer.progress)
 
 
-def _begin(cfg: TrainConfig, out_dir, resume: bool, data: Prepared | None, parts: dict | None):
+@dataclass
+class Setup:
+    """What a phase works on: the run folder, the prepared faces, their train/val/test
+    indices, the data module over them, and the model."""
+
+    run_dir: Path | None
+    data: Prepared
+    parts: dict[str, np.ndarray]
+    dm: Any
+    model: Any
+
+
+def _begin(
+    cfg: TrainConfig, out_dir, resume: bool, data: Prepared | None, parts: dict | None
+) -> Setup:
     """Start (or resume) a run directory, seed everything, and build data and model. The
     config is written once the data is ready: a failed preparation leaves no run behind."""
     import lightning as L
@@ -66,10 +81,10 @@ def _begin(cfg: TrainConfig, out_dir, resume: bool, data: Prepared | None, parts
     data = data if data is not None else load_data(cfg)
     write_config(cfg, run_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    return run_dir, *_setup(cfg, data, parts)
+    return dataclasses.replace(_setup(cfg, data, parts), run_dir=run_dir)
 
 
-def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
+def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None) -> Setup:
     from tinyfer.core.config import AugmentConfig
     from tinyfer.training.data import FaceDataModule
     from tinyfer.training.models import create_model
@@ -97,7 +112,7 @@ def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None):
         cfg.model.name, len(data.labels), img_size=data.img_size, dropout=cfg.model.dropout
     )
     assert isinstance(cfg.augment, AugmentConfig)
-    return data, parts, dm, model
+    return Setup(None, data, parts, dm, model)
 
 
 def _source_weights(cfg: TrainConfig, data: Prepared) -> dict[str, float] | None:
@@ -141,8 +156,6 @@ def adjust(
     adjustment with ``class_balance="logit_adjustment"``, the temperature with ``calibrate``;
     None keeps the run's setting) and rewrite its ``model.pt``, ``model.onnx`` and
     ``metrics.json``: the weights are not touched. Returns the new metrics."""
-    import dataclasses
-
     from tinyfer.training.checkpoint import load_model
 
     run_dir = Path(run_dir)
@@ -155,7 +168,8 @@ def adjust(
     if calibrate is not None:
         cfg.classify.calibrate = calibrate
     model, meta = load_model(model_file)
-    data, parts, dm, _ = _setup(cfg, None, None)
+    s = _setup(cfg, None, None)
+    data, parts, dm = s.data, s.parts, s.dm
     model.logit_bias, model.temperature = None, 1.0
     metrics = json.loads(metrics_file.read_text())
     metrics["adjustments"] = _fit_adjustments(cfg, model, dm, data, parts)
@@ -192,15 +206,15 @@ def _fit_adjustments(cfg: TrainConfig, model, dm, data: Prepared, parts) -> dict
     return found
 
 
-def _run_pretrain(
-    cfg: TrainConfig, model, dm, data: Prepared, parts, run_dir: Path, resume: bool
-) -> dict[str, Any]:
-    """Phase 1; leaves encoder.pt, pretrain_history.csv and reconstructions.png."""
+def _run_pretrain(cfg: TrainConfig, setup: Setup, resume: bool) -> dict[str, Any]:
+    """Phase 1 (it trains ``setup.model.encoder``, and leaves its best weights in it);
+    writes encoder.pt, pretrain_history.csv and reconstructions.png."""
     import torch
 
     from tinyfer.evaluation.figures import plot_reconstructions
     from tinyfer.training.modules import AutoencoderModule
 
+    run_dir, model, dm, data, parts = setup.run_dir, setup.model, setup.dm, setup.data, setup.parts
     encoder_file = run_dir / "encoder.pt"
     summary_file = run_dir / "pretrain.json"
     if resume and encoder_file.is_file() and summary_file.is_file():
@@ -251,9 +265,9 @@ def pretrain(
     parts: dict | None = None,
 ) -> Path:
     """Run phase 1 alone; returns the encoder file."""
-    run_dir, data, parts, dm, model = _begin(cfg, out_dir, resume, data, parts)
-    _run_pretrain(cfg, model, dm, data, parts, run_dir, resume)
-    return run_dir / "encoder.pt"
+    setup = _begin(cfg, out_dir, resume, data, parts)
+    _run_pretrain(cfg, setup, resume)
+    return setup.run_dir / "encoder.pt"
 
 
 def train(
@@ -278,7 +292,9 @@ def train(
     from tinyfer.training.models import count_parameters
     from tinyfer.training.modules import ClassifierModule
 
-    run_dir, data, parts, dm, model = _begin(cfg, out_dir, resume, data, parts)
+    setup = _begin(cfg, out_dir, resume, data, parts)
+    run_dir, data, parts, dm, model = (setup.run_dir, setup.data, setup.parts, setup.dm,
+                                       setup.model)  # fmt: skip
     log.info(
         "model %s: %d parameters; train/val/test: %s",
         cfg.model.name,
@@ -289,7 +305,7 @@ def train(
     pre = None
     if cfg.classify.init == "autoencoder":
         # Phase 1 trains model.encoder itself and leaves its best weights in it.
-        pre = _run_pretrain(cfg, model, dm, data, parts, run_dir, resume)
+        pre = _run_pretrain(cfg, setup, resume)
     elif cfg.classify.init == "pretrained":
         load_pretrained_encoder(model.encoder, cfg.classify.pretrained)
         log.info("encoder initialised from %s", cfg.classify.pretrained)
