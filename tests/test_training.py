@@ -352,9 +352,9 @@ def test_training_on_two_datasets_reports_each(synth_prepared, tmp_path):
 def test_the_bar_counts_epochs_from_one():
     from types import SimpleNamespace
 
-    from tinyfer.training.fit import progress_bar
+    from tinyfer.training.fit import ProgressBar
 
-    bar = progress_bar()
+    bar = ProgressBar()
     bar._trainer = SimpleNamespace(max_epochs=8)
     assert bar._get_train_description(7).strip() == "Epoch 8/8"
 

@@ -228,10 +228,17 @@ def _train_config(config: Path, overrides, devices, num_nodes, strategy, resume=
     return cfg
 
 
-def _training(phase, config, overrides, out, resume, devices, num_nodes, strategy):
-    """``phase(cfg, out, resume=...)`` (train or pretrain) on the config and its overrides."""
-    return _run(lambda: phase(_train_config(config, overrides, devices, num_nodes, strategy,
-                                            resume, out), out, resume=resume))  # fmt: skip
+def _training(phase: str, config, overrides, out, resume, devices, num_nodes, strategy):
+    """``train`` or ``pretrain`` of ``training.phases`` on the config and its overrides, the
+    config checked before torch and Lightning are imported."""
+
+    def work():
+        cfg = _train_config(config, overrides, devices, num_nodes, strategy, resume, out)
+        from tinyfer.training import phases
+
+        return getattr(phases, phase)(cfg, out, resume=resume)
+
+    return _run(work)
 
 
 DevicesOpt = Annotated[str | None, typer.Option(help="Lightning devices (e.g. 2, auto).")]
@@ -250,9 +257,7 @@ def train_cmd(
     strategy: StrategyOpt = None,
 ):
     """Train a model: phase 1 (autoencoder) if configured, then phase 2 (classification)."""
-    from tinyfer.training.phases import train
-
-    result = _training(train, config, set_, out, resume, devices, num_nodes, strategy)
+    result = _training("train", config, set_, out, resume, devices, num_nodes, strategy)
     _print_scores(result.metrics)
     typer.echo(
         f"results: {result.run_dir} (model.pt, model.onnx, metrics.json, history.csv, curves.png)"
@@ -311,9 +316,7 @@ def pretrain_cmd(
     strategy: StrategyOpt = None,
 ):
     """Run phase 1 alone: train the encoder as an autoencoder; writes encoder.pt."""
-    from tinyfer.training.phases import pretrain
-
-    encoder = _training(pretrain, config, set_, out, resume, devices, num_nodes, strategy)
+    encoder = _training("pretrain", config, set_, out, resume, devices, num_nodes, strategy)
     typer.echo(f"encoder: {encoder}")
 
 
@@ -419,8 +422,6 @@ def experiment_cmd(
     Each fold is kept as it finishes: the same command with --out resumes, on any executor."""
     import time
 
-    from tinyfer.experiments.grid import run_experiment
-
     def work():
         overrides = list(set_ or [])
         if protocol:
@@ -432,6 +433,8 @@ def experiment_cmd(
         if address is not None:  # quoted: YAML would read some HOST:PORT as a number
             overrides.append(f"experiment.address={json.dumps(address)}")
         cfg = _train_config(config, overrides, None, None, None)
+        from tinyfer.experiments.grid import run_experiment  # torch, once the config is good
+
         folder = out or Path("runs") / f"experiment-{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         return run_experiment(cfg, folder, progress=cfg.trainer.progress)
 

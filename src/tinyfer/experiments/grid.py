@@ -18,8 +18,16 @@ import yaml
 
 from tinyfer.core.config import EXECUTION_KEYS, TrainConfig, command_line, from_dict, to_dict
 from tinyfer.core.prepare import Prepared, prepare
+from tinyfer.core.progress import default_workers, track
 from tinyfer.core.splits import random_kfold, subject_kfold, validation_split
 from tinyfer.errors import ConfigError, TinyferError
+from tinyfer.evaluation.metrics import compute_metrics
+from tinyfer.evaluation.report import write_report
+from tinyfer.experiments.executors import run_here, run_processes, run_ray
+from tinyfer.experiments.stats import judge, mcnemar, paired_test, summary
+from tinyfer.training.checkpoint import load_model
+from tinyfer.training.phases import train
+from tinyfer.training.run import config_changes
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +124,6 @@ class FoldTask:
 
 def _start(exp_dir: Path, cfg: TrainConfig) -> None:
     """Write the experiment's config; refuse a folder holding one that trains otherwise."""
-    from tinyfer.training.run import config_changes
 
     saved = exp_dir / "config.yaml"
     if saved.is_file():
@@ -149,8 +156,6 @@ class _InTraining:
 
 def _execute(cfg: TrainConfig, tasks: list[FoldTask], shared: tuple, on_start):
     """The executor ``cfg.experiment`` names, over ``tasks``; yields their outcomes."""
-    from tinyfer.core.progress import default_workers
-    from tinyfer.experiments.executors import run_here, run_processes, run_ray
 
     exp = cfg.experiment
     cpus = exp.resources.cpus
@@ -177,8 +182,6 @@ def run_experiment(cfg: TrainConfig, exp_dir: str | Path, *, progress: bool = Tr
     each fold's predictions are saved as it finishes. Returns the experiment directory, which
     then holds ``results.json`` and the report.
     """
-    from tinyfer.core.progress import track
-    from tinyfer.evaluation.report import write_report
 
     if cfg.experiment.executor == "ray":
         import ray  # noqa: F401  (without the extra, said before any work)
@@ -247,8 +250,6 @@ def _fold_task(shared: tuple, task: FoldTask) -> dict[str, np.ndarray]:
 def _run_fold(data, cfg, variant: Variant, fold, out: Path, repeat: int) -> dict[str, np.ndarray]:
     """Train ``variant`` on one fold (resuming a training left half done) and predict its
     test faces."""
-    from tinyfer.training.checkpoint import load_model
-    from tinyfer.training.phases import train
 
     train_idx, test_idx = fold
     groups = data.subjects if cfg.experiment.protocol == "subject" else np.full(len(data), "")
@@ -290,8 +291,6 @@ def load_predictions(exp_dir: Path, variant: str, repeat: int, fold: int) -> dic
 
 def aggregate(exp_dir: Path, data: Prepared, variants: list[Variant], cfg: TrainConfig) -> dict:
     """Per-variant fold scores, summaries and pooled confusion; paired comparisons."""
-    from tinyfer.evaluation.metrics import compute_metrics
-    from tinyfer.experiments.stats import mcnemar, paired_test, summary
 
     exp = cfg.experiment
     per_variant: dict[str, Any] = {}
@@ -362,7 +361,6 @@ def test_claims(claims, variants: list[Variant], per_variant, comparisons) -> li
     keys equal): the per-fold accuracy differences, their effect and CI, and the verdict of
     :func:`~tinyfer.experiments.stats.judge`. Claims whose key the grid does not vary are left
     out."""
-    from tinyfer.experiments.stats import judge
 
     out = []
     for claim in claims:

@@ -11,6 +11,11 @@ import time
 import warnings
 from pathlib import Path
 
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
+
 from tinyfer.core.config import TrainConfig
 from tinyfer.errors import TinyferError
 
@@ -20,9 +25,6 @@ log = logging.getLogger(__name__)
 def make_trainer(
     cfg: TrainConfig, run_dir: Path, phase: str, epochs: int, monitor: str, mode: str, patience: int
 ):
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import TensorBoardLogger
 
     t = cfg.trainer
     # Saved at train-epoch end, after validation, so a checkpoint holds a finished epoch.
@@ -42,12 +44,12 @@ def make_trainer(
     # A bar on a terminal; in a log (not a terminal) a bar shows only when it ends, so there
     # a line per epoch says how training goes (always logged).
     bar = t.progress and sys.stderr.isatty()
-    history = _history(phase)
+    history = History(phase)
     callbacks = [best, last, history]
     if patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
     if bar:
-        callbacks.append(progress_bar())
+        callbacks.append(ProgressBar())
     loggers = (
         [TensorBoardLogger(run_dir, name="tensorboard", version=phase)] if t.tensorboard else []
     )
@@ -68,58 +70,49 @@ def make_trainer(
     return trainer, best, history
 
 
-def _history(phase: str):
-    """A Lightning callback that keeps one row per finished epoch (its number from 1, losses,
-    accuracies, learning rate) and logs it as a line. The rows travel in the checkpoints, so
-    a resumed phase continues its history; ``restored`` of them came from one."""
-    from lightning.pytorch.callbacks import Callback
+class History(Callback):
+    """Keeps one row per finished epoch of ``phase`` (its number from 1, losses, accuracies,
+    learning rate) and logs it as a line. The rows travel in the checkpoints, so a resumed
+    phase continues its history; ``restored`` of them came from one."""
 
-    shown = ("train_loss", "train_acc", "val_loss", "val_acc")
+    SHOWN = ("train_loss", "train_acc", "val_loss", "val_acc")
 
-    class _History(Callback):
-        def __init__(self):
-            self.rows: list[dict[str, float]] = []
-            self.restored = 0
+    def __init__(self, phase: str):
+        self.phase, self.rows, self.restored = phase, [], 0
 
-        def on_train_epoch_start(self, trainer, module):
-            self.start = time.perf_counter()
-            self.lr = trainer.optimizers[0].param_groups[0]["lr"]  # the epoch's own
+    def on_train_epoch_start(self, trainer, module):
+        self.start = time.perf_counter()
+        self.lr = trainer.optimizers[0].param_groups[0]["lr"]  # the epoch's own
 
-        def on_train_epoch_end(self, trainer, module):
-            metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k in shown}
-            row = {"epoch": trainer.current_epoch + 1, **metrics, "lr": self.lr}
-            self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
-            if trainer.is_global_zero:
-                text = ", ".join(f"{k} {metrics[k]:.4f}" for k in shown if k in metrics)
-                log.info("%s epoch %d/%d: %s (%.0f s)", phase, row["epoch"], trainer.max_epochs,
-                         text, time.perf_counter() - self.start)  # fmt: skip
+    def on_train_epoch_end(self, trainer, module):
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k in self.SHOWN}
+        row = {"epoch": trainer.current_epoch + 1, **metrics, "lr": self.lr}
+        self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
+        if trainer.is_global_zero:
+            text = ", ".join(f"{k} {metrics[k]:.4f}" for k in self.SHOWN if k in metrics)
+            log.info("%s epoch %d/%d: %s (%.0f s)", self.phase, row["epoch"], trainer.max_epochs,
+                     text, time.perf_counter() - self.start)  # fmt: skip
 
-        def state_dict(self):
-            return {"rows": self.rows}
+    def state_dict(self):
+        return {"rows": self.rows}
 
-        def load_state_dict(self, state):
-            self.rows = list(state["rows"])
-            self.restored = len(self.rows)
-
-    return _History()
+    def load_state_dict(self, state):
+        self.rows = list(state["rows"])
+        self.restored = len(self.rows)
 
 
-def progress_bar():
+class ProgressBar(RichProgressBar):
     """Lightning's rich bar, with epochs counted from 1 (``Epoch 8/8`` for the last of 8,
     not ``7/7``) and without the logger's version (``v_num``), which means nothing here."""
-    from lightning.pytorch.callbacks import RichProgressBar
 
-    class _Bar(RichProgressBar):
-        def _get_train_description(self, current_epoch: int) -> str:
-            text = f"Epoch {current_epoch + 1}/{self.trainer.max_epochs}"
-            return f"{text:{len(self.validation_description)}}"
+    def _get_train_description(self, current_epoch: int) -> str:
+        text = f"Epoch {current_epoch + 1}/{self.trainer.max_epochs}"
+        return f"{text:{len(self.validation_description)}}"
 
-        def get_metrics(self, trainer, module):
-            metrics = super().get_metrics(trainer, module)
-            metrics.pop("v_num", None)
-            return metrics
-
-    return _Bar()
+    def get_metrics(self, trainer, module):
+        metrics = super().get_metrics(trainer, module)
+        metrics.pop("v_num", None)
+        return metrics
 
 
 #: Lightning warnings that say nothing to a tinyfer user (the batch hook is on the module on
@@ -138,8 +131,6 @@ def images_per_s(train_size: int, epochs: int, seconds: float) -> float:
 
 def _loads(ckpt: Path) -> str | None:
     """None if ``ckpt`` loads, else what is wrong with it."""
-    import torch
-
     try:
         torch.load(ckpt, map_location="cpu", weights_only=False)
     except Exception as exc:  # a truncated or overwritten file fails in many ways
@@ -188,7 +179,5 @@ def fit(trainer, module, dm, last: Path, resume: bool) -> None:
 
 
 def best_weights(best_path: str, prefix: str) -> dict:
-    import torch
-
     state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}

@@ -14,21 +14,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
+import torch
 
-from tinyfer.core.config import TrainConfig, command_line, to_dict
+from tinyfer.core.config import AugmentConfig, TrainConfig, command_line, to_dict
 from tinyfer.core.inputs import model_input
 from tinyfer.core.model_files import ModelMeta
 from tinyfer.core.prepare import Prepared, prepare, preprocessing_of
 from tinyfer.core.splits import split_of_run
 from tinyfer.errors import TinyferError
+from tinyfer.evaluation.calibration import fit_adjustments
+from tinyfer.evaluation.figures import plot_history, plot_reconstructions
+from tinyfer.evaluation.metrics import compute_metrics
 from tinyfer.training.checkpoint import (
     load_encoder_into,
+    load_model,
     load_pretrained_encoder,
     save_encoder,
     save_model,
 )
+from tinyfer.training.data import FaceDataModule
+from tinyfer.training.export import export_onnx
 from tinyfer.training.fit import best_weights, fit, images_per_s, make_trainer
+from tinyfer.training.models import count_parameters, create_model
+from tinyfer.training.modules import AutoencoderModule, ClassifierModule
 from tinyfer.training.run import check_run_dir, default_run_dir, write_config
 
 log = logging.getLogger(__name__)
@@ -74,7 +84,6 @@ def _begin(
 ) -> Setup:
     """Start (or resume) a run directory, seed everything, and build data and model. The
     config is written once the data is ready: a failed preparation leaves no run behind."""
-    import lightning as L
 
     run_dir = Path(out_dir) if out_dir else default_run_dir(cfg)
     check_run_dir(cfg, run_dir, resume)
@@ -85,9 +94,6 @@ def _begin(
 
 
 def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None) -> Setup:
-    from tinyfer.core.config import AugmentConfig
-    from tinyfer.training.data import FaceDataModule
-    from tinyfer.training.models import create_model
 
     data = data if data is not None else load_data(cfg)
     if parts is None:
@@ -125,7 +131,6 @@ def _source_weights(cfg: TrainConfig, data: Prepared) -> dict[str, float] | None
 
 def _split_metrics(model, data: Prepared, parts) -> dict[str, Any]:
     """Validation and test metrics; with several datasets, also each one's (``by_source``)."""
-    from tinyfer.evaluation.metrics import compute_metrics
 
     out = {}
     for role in ("val", "test"):
@@ -156,7 +161,6 @@ def adjust(
     adjustment with ``class_balance="logit_adjustment"``, the temperature with ``calibrate``;
     None keeps the run's setting) and rewrite its ``model.pt``, ``model.onnx`` and
     ``metrics.json``: the weights are not touched. Returns the new metrics."""
-    from tinyfer.training.checkpoint import load_model
 
     run_dir = Path(run_dir)
     model_file, metrics_file = run_dir / "model.pt", run_dir / "metrics.json"
@@ -187,7 +191,6 @@ def adjust(
 def _fit_adjustments(cfg: TrainConfig, model, dm, data: Prepared, parts) -> dict | None:
     """Class balance by logit adjustment and a temperature, fitted on the validation split
     and set on ``model``; None (nothing set) without a validation split."""
-    from tinyfer.evaluation.calibration import fit_adjustments
 
     c, val = cfg.classify, parts.get("val")
     if val is None or not len(val) or (c.class_balance != "logit_adjustment" and not c.calibrate):
@@ -209,10 +212,6 @@ def _fit_adjustments(cfg: TrainConfig, model, dm, data: Prepared, parts) -> dict
 def _run_pretrain(cfg: TrainConfig, setup: Setup, resume: bool) -> dict[str, Any]:
     """Phase 1 (it trains ``setup.model.encoder``, and leaves its best weights in it);
     writes encoder.pt, pretrain_history.csv and reconstructions.png."""
-    import torch
-
-    from tinyfer.evaluation.figures import plot_reconstructions
-    from tinyfer.training.modules import AutoencoderModule
 
     run_dir, model, dm, data, parts = setup.run_dir, setup.model, setup.dm, setup.data, setup.parts
     encoder_file = run_dir / "encoder.pt"
@@ -286,11 +285,6 @@ def train(
     otherwise the data is prepared from ``cfg.data`` and split by ``cfg.split``. With ``onnx``
     the run also holds ``model.onnx``, so that predicting with it needs no torch.
     """
-    import torch
-
-    from tinyfer.evaluation.figures import plot_history
-    from tinyfer.training.models import count_parameters
-    from tinyfer.training.modules import ClassifierModule
 
     setup = _begin(cfg, out_dir, resume, data, parts)
     run_dir, data, parts, dm, model = (setup.run_dir, setup.data, setup.parts, setup.dm,
@@ -373,7 +367,6 @@ def train(
 def _export(checkpoint: Path, data: Prepared, parts) -> None:
     """``model.onnx`` beside ``model.pt``, checked against torch on validation faces. A
     failed export costs only that file: the run and its model.pt stand."""
-    from tinyfer.training.export import export_onnx
 
     faces = data.X[parts["val"][:64]] if len(parts["val"]) else None
     try:
