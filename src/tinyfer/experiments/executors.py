@@ -7,14 +7,21 @@ again) but reported, and the other items go on."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
 import logging
+import multiprocessing as mp
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
+
+import torch
+
+from tinyfer.inference.cluster import connect
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +40,6 @@ class Outcome:
 
 @contextlib.contextmanager
 def _torch_threads(threads: int):
-    import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -79,7 +85,6 @@ _worker: dict[str, Any] = {}
 
 
 def _init_process(fn: Work, shared: Any, threads: int) -> None:
-    import torch
 
     torch.set_num_threads(threads)
     _quiet_worker()
@@ -103,9 +108,6 @@ def run_processes(
     """On ``jobs`` processes of this machine (started fresh, not forked: torch's thread pools
     do not survive a fork). When a worker dies, the pool is lost with every item running in
     it: each of those counts a try and is run again in a new pool."""
-    import concurrent.futures as cf
-    import multiprocessing as mp
-    from concurrent.futures.process import BrokenProcessPool
 
     pending = deque(range(len(items)))
     tries = [0] * len(items)
@@ -144,7 +146,6 @@ def run_processes(
 
 
 def _call_on_ray(fn: Work, shared: Any, item: Any, threads: int) -> tuple[Any, float]:
-    import torch
 
     torch.set_num_threads(threads)
     _quiet_worker()
@@ -167,7 +168,6 @@ def run_ray(
     the cluster at ``address`` (None: a Ray instance on this machine with ``num_cpus``).
     ``shared`` is put once in Ray's object store; Ray re-runs a task whose worker or node
     died, up to ``retries`` times."""
-    from tinyfer.inference.cluster import connect
 
     with connect(address, num_cpus=num_cpus) as ray:
         task = ray.remote(_call_on_ray).options(

@@ -5,15 +5,16 @@ test data."""
 
 from __future__ import annotations
 
+import kornia.augmentation as K
 import numpy as np
+import torch
+from torch import nn
 
 from tinyfer.core.config import AugmentConfig
 
 
 def build_augmenter(cfg: AugmentConfig):
     """A torch module mapping ``(B, C, H, W)`` floats in [0, 1] to randomly transformed ones."""
-    import kornia.augmentation as K
-    from torch import nn
 
     ops: list = []
     if cfg.hflip:
@@ -46,7 +47,6 @@ def build_augmenter(cfg: AugmentConfig):
 def _on_gray(op):
     """``op``, which takes RGB, applied to gray ``(B, 1, H, W)`` faces (as three equal
     channels, averaged back)."""
-    from torch import nn
 
     class OnGray(nn.Module):
         def __init__(self):
@@ -66,7 +66,6 @@ def expand_offline(
 
     ``X`` is ``(N, H, W)`` uint8; the originals come first, unchanged. Deterministic in ``seed``.
     """
-    import torch
 
     k = cfg.offline_copies
     if k <= 0:

@@ -4,19 +4,22 @@ with the weights, so nothing downstream hard-codes them."""
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from tinyfer.core.integrity import weights_digest
 from tinyfer.core.model_files import ModelMeta, resolve_model_file
 from tinyfer.errors import TinyferError
+from tinyfer.training.models import EncoderSpec, FerNet
 
 VERSION = 1
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary name, then rename: an interruption never leaves half a file."""
-    import torch
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +55,6 @@ def save_model(path: str | Path, model, meta: ModelMeta) -> Path:
 
 def _read(path: str | Path, kind: str) -> dict[str, Any]:
     """Load a tinyfer ``kind`` file ("model" or "encoder"), checking its format header."""
-    import torch
 
     path = Path(path)
     if not path.is_file():
@@ -72,7 +74,6 @@ def _read(path: str | Path, kind: str) -> dict[str, Any]:
 
 def load_model(path: str | Path):
     """Rebuild the model saved at ``path``; returns ``(model, meta)``, the model in eval mode."""
-    from tinyfer.training.models import EncoderSpec, FerNet
 
     payload = _read(path, "model")
     arch = dict(payload["arch"])
@@ -108,7 +109,6 @@ def load_pretrained_encoder(encoder, path: str | Path) -> None:
 
 def save_encoder(path: str | Path, encoder) -> Path:
     """Write the phase-1 encoder with the spec it was built from."""
-    from dataclasses import asdict
 
     return atomic_torch_save(
         {
@@ -134,9 +134,6 @@ def load_encoder_into(encoder, path: str | Path) -> None:
 
 def _check_architecture(encoder, spec: dict, in_chans: int, file, problem: str) -> None:
     """Refuse weights saved for an encoder of another shape, naming what differs."""
-    from dataclasses import asdict
-
-    from tinyfer.training.models import EncoderSpec
 
     mine = {**asdict(encoder.spec), "in_chans": encoder.in_chans}
     theirs = {**asdict(EncoderSpec.from_dict(spec)), "in_chans": in_chans}
