@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from tinyfer.core.datasets import Problem, Sample, Scan
 from tinyfer.core.io import PIL_FORMATS, read_file
 from tinyfer.core.progress import parallel_map
@@ -30,7 +32,6 @@ class _Facts:
 
 
 def _facts(sample: Sample) -> _Facts:
-    from PIL import Image
 
     if sample.pixels is not None:
         h, w = sample.pixels.shape

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shlex
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+import yaml
 
 from tinyfer.errors import ConfigError
 
@@ -374,8 +378,6 @@ RANGES: dict[str, Range] = {
 def command_line() -> str:
     """This process's command, quoted so that it can be pasted back into a shell (the entry
     point as ``tinyfer``, not the path it was installed at)."""
-    import shlex
-    import sys
 
     argv = list(sys.argv)
     if argv and Path(argv[0]).name in ("tinyfer", "__main__.py"):
@@ -414,7 +416,6 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def load_yaml(cls: type[T], path: str | Path, overrides: list[str] | None = None) -> T:
     """Read ``cls`` from a YAML file, then apply ``key.sub=value`` overrides."""
-    import yaml
 
     path = Path(path)
     if not path.is_file():
@@ -430,7 +431,6 @@ def load_yaml(cls: type[T], path: str | Path, overrides: list[str] | None = None
 
 def apply_override(data: dict[str, Any], item: str) -> None:
     """Set ``a.b=value`` in nested ``data``; the value is parsed as YAML (``3``, ``[a]``)."""
-    import yaml
 
     key, sep, raw = item.partition("=")
     if not sep or not key:

@@ -3,6 +3,7 @@ instead of giving quietly wrong answers."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from tinyfer.errors import TinyferError
@@ -15,7 +16,6 @@ _UNSEALED = b"tinyfer-checksum-placeholder-" + b"0" * 35
 
 def weights_digest(state_dict: dict) -> str:
     """sha256 of a state dict: every tensor's name, shape, dtype and bytes, in name order."""
-    import hashlib
 
     import torch
 
@@ -29,7 +29,6 @@ def weights_digest(state_dict: dict) -> str:
 
 def seal_onnx(path: str | Path) -> str:
     """Write the file's own sha256 into its metadata (``tinyfer_sha256``); returns it."""
-    import hashlib
 
     import onnx
 
@@ -49,7 +48,6 @@ def seal_onnx(path: str | Path) -> str:
 def check_onnx_seal(path: str | Path, digest: str | None) -> None:
     """TinyferError if ``path``'s bytes no longer match the checksum in its metadata (files
     written before checksums, without one, pass)."""
-    import hashlib
 
     if not digest:
         return

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from tinyfer import __version__
 from tinyfer.core.config import DataConfig, to_dict
 from tinyfer.core.datasets import CROPPED_FORMATS, Problem, Sample, Scan, read_dataset
+from tinyfer.core.faces import TEMPLATE, create_detector, crop_face, cut_face
 from tinyfer.core.faces.detect import Face
 from tinyfer.core.io import load_image
 from tinyfer.core.labels import canonical_label, ordered_labels
@@ -101,7 +103,6 @@ def resolve_detector(cfg: DataConfig, format: str) -> str:
 def preprocessing_of(cfg: DataConfig, detector: str | None) -> dict[str, Any]:
     """What a model file records of how its training faces were cut, so that prediction,
     evaluation and export cut theirs the same way (:func:`data_config_for` reads it back)."""
-    from tinyfer.core.faces import TEMPLATE
 
     out = {"gray": True, "scale": 1 / 255, "geometry": cfg.geometry, "detector": detector}
     if cfg.geometry == "template":
@@ -150,9 +151,6 @@ _worker: dict[str, Any] = {}
 
 
 def _init_worker(detector: str, cfg: DataConfig, cropped: bool) -> None:
-    import cv2
-
-    from tinyfer.core.faces import create_detector
 
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would contend
 
@@ -185,7 +183,6 @@ class _Cut:
 
 def _face_of(sample: Sample) -> _Cut:
     """The largest face in ``sample``, cut as ``cfg`` says."""
-    from tinyfer.core.faces import crop_face, cut_face
 
     cfg: DataConfig = _worker["cfg"]
     detector = _worker["detector"]

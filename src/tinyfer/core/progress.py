@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
+
+from tinyfer.core.terminal import console
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -23,8 +26,6 @@ def track(items: Iterable[T], *, total: int, description: str, enabled: bool = T
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
-
-    from tinyfer.core.terminal import console
 
     columns = (
         TextColumn("{task.description}"),
@@ -68,7 +69,6 @@ def parallel_map(
         return list(
             track(map(fn, items), total=len(items), description=description, enabled=progress)
         )
-    import multiprocessing as mp
 
     chunk = max(1, min(64, len(items) // (workers * 8)))
     with mp.get_context("fork").Pool(workers, initializer=initializer, initargs=initargs) as pool:

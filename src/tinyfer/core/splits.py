@@ -1,5 +1,8 @@
 """Splits that keep a subject's images together: k-fold, leave-one-subject-out, validation
-carve-outs, the dataset's own split, and (explicitly leaky) random image splits."""
+carve-outs, the dataset's own split, and (explicitly leaky) random image splits.
+
+scikit-learn (the ``eval`` extra) is imported where a split is made, so that the light
+install can import this module (the data core) without it."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from tinyfer.core.labels import EMOTIONS
@@ -76,7 +77,6 @@ def draw_face(
     ident: Identity, actions: np.ndarray, rng: np.random.Generator, size: int = 256
 ) -> np.ndarray:
     """One BGR frame of ``ident`` showing ``actions`` (array in ACTIONS order)."""
-    import cv2
 
     a = dict(zip(ACTIONS, actions.tolist()))
     aa = cv2.LINE_AA
@@ -211,7 +211,6 @@ def write_synthetic_mug(
     With ``quirks``, the tree has what real MUG copies have: one subject under a ``session0/``
     level, and one take folder with an ``end`` suffix that readers skip.
     """
-    import cv2
 
     root = Path(out) / "subjects3"
     for n in range(subjects):
@@ -248,7 +247,6 @@ def paste_face(
     the canvas's shorter side (the face in it 10-40%), turned by up to 30 degrees in half the
     cases, on a background of noise, a gradient or blurred blobs. Returns the BGR canvas
     ``(H, W, 3)`` and the 2x3 matrix taking crop pixels to canvas pixels."""
-    import cv2
 
     h, w = canvas
     side = rng.uniform(0.1, 0.4) * min(h, w) * 1.6  # a crop is wider than the face in it

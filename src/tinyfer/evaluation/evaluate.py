@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from tinyfer.core.config import command_line
+from tinyfer.core.config import TrainConfig, command_line
 from tinyfer.core.model_files import resolve_model_file
 from tinyfer.core.prepare import Prepared, data_config_for, load_prepared, prepare
+from tinyfer.core.splits import split_of_run
 from tinyfer.errors import TinyferError
 from tinyfer.evaluation.figures import plot_confusion, plot_misclassified
 from tinyfer.evaluation.metrics import compute_metrics
@@ -115,7 +116,6 @@ class EvalSet:
 
 def _run_config(model_path: str | Path):
     """The config of the run that ``model_path`` (its folder or its model.pt) comes from."""
-    from tinyfer.core.config import TrainConfig
 
     path = Path(model_path)
     folder = path if path.is_dir() else path.parent
@@ -142,7 +142,6 @@ def eval_set(
     no split of that name) is the run's own part: by default its held-out ``test`` faces.
     Otherwise the data is prepared with the model's input size and face preprocessing, and
     ``split`` is the dataset's split (None: ``all``)."""
-    from tinyfer.core.splits import split_of_run
 
     run = _run_config(model_path) if Path(data).suffix != ".npz" else None
     same = [i for i, p in enumerate(run.data.paths if run else []) if _same_file(p, data)]

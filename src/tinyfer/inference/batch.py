@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import cv2
 import numpy as np
 
 from tinyfer.core.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Frame, iter_frames, load_image
 from tinyfer.errors import TinyferError
+from tinyfer.inference.annotate import annotate
+from tinyfer.inference.cluster import connect
 from tinyfer.inference.predict import Prediction, Recognizer
 
 FORMATS = ("table", "json", "csv")
@@ -237,9 +240,6 @@ class _Annotator:
 
 
 def _write_annotated(path: Path, image: np.ndarray, faces: Sequence[Prediction]) -> None:
-    import cv2
-
-    from tinyfer.inference.annotate import annotate
 
     if not cv2.imwrite(str(path), annotate(image, faces)):
         raise TinyferError(f"{path}: cannot write the annotated image")
@@ -252,9 +252,6 @@ class _VideoSink:
         self.path, self.every, self.writer = path, every, None
 
     def add(self, frame: Frame, faces: Sequence[Prediction]) -> None:
-        import cv2
-
-        from tinyfer.inference.annotate import annotate
 
         image = annotate(frame.image, faces)
         if self.writer is None:  # size and rate are known at the first frame
@@ -388,8 +385,6 @@ class _RayWorker:
 def _on_ray(options: RayOptions, jobs: list[_Job], emit, summary: Summary):
     """Yield ``(job, problem)`` as Ray's workers finish them, emitting their records."""
     from ray.util import ActorPool
-
-    from tinyfer.inference.cluster import connect
 
     with connect(
         options.address, num_cpus=options.workers if options.address is None else None

@@ -9,8 +9,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
+from tinyfer.core.io import load_image
+from tinyfer.core.synth import PROFILES, draw_face, make_identity
 from tinyfer.inference.predict import Recognizer
 
 
@@ -48,7 +51,6 @@ def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 5) -> float:
 
 def demo_frame(size: int = 896, seed: int = 0) -> np.ndarray:
     """A drawn face (BGR) for timing when no photo is given."""
-    from tinyfer.core.synth import PROFILES, draw_face, make_identity
 
     rng = np.random.default_rng(seed)
     return draw_face(make_identity(rng), np.array(PROFILES["happiness"]), rng, size=size)
@@ -65,9 +67,6 @@ def measure_speed(
 ) -> Speed:
     """Time the model (default: bundled) and the default detector on ``image`` (default: a
     drawn 896x896 face) with ``threads`` threads for onnxruntime and OpenCV."""
-    import cv2
-
-    from tinyfer.core.io import load_image
 
     cv2.setNumThreads(threads)
     rec = Recognizer(model, threads=threads, min_face=min_face)

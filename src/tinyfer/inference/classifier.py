@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 
 from tinyfer.core.inputs import model_input
 from tinyfer.core.integrity import CHECKSUM_KEY, check_onnx_seal
@@ -22,8 +23,6 @@ class OnnxClassifier:
     """
 
     def __init__(self, path: str | Path, *, threads: int | None = None):
-        import onnxruntime as ort
-
         path = Path(path)
         if not path.is_file():
             raise TinyferError(f"{path}: no such model file")

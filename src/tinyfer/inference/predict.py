@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from tinyfer.core.faces import BOX_FRAMING, Face, FaceDetector, create_detector, crop_face, cut_face
 from tinyfer.core.faces.detect import looks_like_a_crop
 from tinyfer.core.io import iter_frames, load_image
 from tinyfer.errors import TinyferError
+from tinyfer.inference.classifier import load_classifier
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,6 @@ class Recognizer:
         threads: int | None = None,
         small_images_are_faces: bool = True,
     ):
-        from tinyfer.inference.classifier import load_classifier
 
         if not 1 < scale_factor <= 2:
             raise TinyferError(f"scale_factor is Haar's pyramid step, above 1 and at most 2; "
@@ -188,7 +189,6 @@ class Recognizer:
         return cut_face(gray, face, self.img_size, framing)
 
     def _resize(self, gray: np.ndarray) -> np.ndarray:
-        import cv2
 
         if gray.shape == (self.img_size, self.img_size):
             return gray

@@ -10,6 +10,7 @@ import numpy as np
 
 from tinyfer.core.io import IMAGE_SUFFIXES, load_image
 from tinyfer.core.labels import canonical_label, is_known_label
+from tinyfer.errors import DatasetError, UnknownLabelError
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,6 @@ class Scan:
 
 def require_dir(root: str | Path, *, what: str) -> Path:
     """Return ``root`` as a Path, or raise DatasetError if it is not an existing folder."""
-    from tinyfer.errors import DatasetError
 
     root = Path(root)
     if not root.exists():
@@ -90,7 +90,6 @@ def label_folders(
     Unknown names raise UnknownLabelError listing all of them, or with ``skip_unknown`` are
     recorded as problems and left out.
     """
-    from tinyfer.errors import UnknownLabelError
 
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     unknown = [p for p in folders if not is_known_label(p.name)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from tinyfer.core.faces.detect import Face
@@ -25,7 +26,6 @@ def crop_face(
     With ``align`` and eyes known, the image is first rotated about the face centre so that the
     eyes are level.
     """
-    import cv2
 
     if gray and image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

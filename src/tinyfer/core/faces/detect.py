@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from tinyfer.errors import TinyferError
@@ -53,7 +54,6 @@ class WholeImage:
 
 
 def _cascade(file: str):
-    import cv2
 
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + file)
     if cascade.empty():
@@ -82,7 +82,6 @@ def enlarge_small(image: np.ndarray) -> tuple[np.ndarray, float, int]:
     CK+48) padded with its border and enlarged to 128 px, since detectors miss faces that fill
     the whole image or are tiny (Haar on CK+48: 77% -> 100% found); other images unchanged.
     A point ``p`` of the result is ``p / scale - pad`` in the input."""
-    import cv2
 
     h, w = image.shape[:2]
     if min(h, w) >= SMALL_SIDE:
@@ -132,7 +131,6 @@ class HaarDetector:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a gray ``(H, W)`` or BGR ``(H, W, 3)`` uint8 image."""
-        import cv2
 
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
         h, w = gray.shape[:2]
@@ -192,7 +190,7 @@ def create_detector(name: str, **kwargs) -> FaceDetector:
     """Make a detector by name: ``mtcnn``, ``haar`` or ``none``; ``kwargs`` go to its
     constructor."""
     if name == "mtcnn":
-        from tinyfer.core.faces.mtcnn import MtcnnDetector
+        from tinyfer.core.faces.mtcnn import MtcnnDetector  # which imports this module
 
         return MtcnnDetector(**kwargs)
     if name == "haar":

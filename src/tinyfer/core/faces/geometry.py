@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from tinyfer.core.faces.detect import Face
@@ -64,7 +65,6 @@ def cut_face(image: np.ndarray, face: Face, size: int, framing: str, *, with_val
     in the one geometry; what falls outside the image is filled by replicating its border.
     ``with_valid``: also the ``(size, size)`` uint8 mask of the crop's pixels inside the image
     (255; 0 on the replicated border, partial at its edge)."""
-    import cv2
 
     m = face_transform(face, size, framing)
     valid = None

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
+import onnxruntime as ort
 
 from tinyfer.core.faces.detect import Face, enlarge_small
 from tinyfer.errors import TinyferError
@@ -28,7 +30,6 @@ MIRROR, FLIP_X = [1, 0, 2, 4, 3], 48
 
 
 def _session(name: str, threads: int | None):
-    import onnxruntime as ort
 
     file = WEIGHTS / f"{name}.onnx"
     if not file.is_file():
@@ -80,7 +81,6 @@ class _Halvings:
     faster for a factor of 2 than for a fractional one (1.6 ms vs 0.14 ms at 720x576)."""
 
     def __init__(self, image: np.ndarray, smallest: int):
-        import cv2
 
         self.levels = [image]
         while min(self.levels[-1].shape[:2]) >= 2 * max(smallest, 1):
@@ -95,7 +95,6 @@ class _Halvings:
         return self.levels[k], 2**k
 
     def resize(self, ratio: float, size: tuple[int, int]) -> np.ndarray:
-        import cv2
 
         image, _ = self.source(ratio)
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
@@ -104,7 +103,6 @@ class _Halvings:
 def _patches(pyramid: _Halvings, boxes: np.ndarray, size: int) -> np.ndarray:
     """The boxes (inclusive pixel corners) cut out with zeros outside the image, resized to
     ``size``, normalised and transposed as the networks expect: ``(N, size, size, 3)``."""
-    import cv2
 
     out = np.empty((len(boxes), size, size, 3), np.float32)
     for k, box in enumerate(boxes[:, :4]):
@@ -162,7 +160,6 @@ class MtcnnDetector:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a gray ``(H, W)`` or BGR ``(H, W, 3)`` uint8 image."""
-        import cv2
 
         rgb = (
             cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
@@ -197,7 +194,6 @@ class MtcnnDetector:
         """Faces found in ``rgb`` turned by ``angle`` degrees (on a canvas holding all of it),
         mapped back: landmarks exactly, each box as the upright square of its side about its
         centre."""
-        import cv2
 
         H, W = rgb.shape[:2]
         m = cv2.getRotationMatrix2D((W / 2, H / 2), angle, 1.0)
@@ -283,7 +279,6 @@ class MtcnnDetector:
         """Landmarks found again by O-Net on each face turned upright (by its eyes) in a
         square of its box's size: O-Net places points on tilted faces less surely, and this
         way a face is measured alike whatever its tilt or its size in the image."""
-        import cv2
 
         if not len(boxes):
             return points
