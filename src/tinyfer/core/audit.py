@@ -32,7 +32,6 @@ class _Facts:
 
 
 def _facts(sample: Sample) -> _Facts:
-
     if sample.pixels is not None:
         h, w = sample.pixels.shape
         data, size, mode = sample.pixels.tobytes(), f"{w}x{h}", "L"

@@ -378,7 +378,6 @@ RANGES: dict[str, Range] = {
 def command_line() -> str:
     """This process's command, quoted so that it can be pasted back into a shell (the entry
     point as ``tinyfer``, not the path it was installed at)."""
-
     argv = list(sys.argv)
     if argv and Path(argv[0]).name in ("tinyfer", "__main__.py"):
         argv[0] = "tinyfer"
@@ -416,7 +415,6 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def load_yaml(cls: type[T], path: str | Path, overrides: list[str] | None = None) -> T:
     """Read ``cls`` from a YAML file, then apply ``key.sub=value`` overrides."""
-
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
@@ -431,7 +429,6 @@ def load_yaml(cls: type[T], path: str | Path, overrides: list[str] | None = None
 
 def apply_override(data: dict[str, Any], item: str) -> None:
     """Set ``a.b=value`` in nested ``data``; the value is parsed as YAML (``3``, ``[a]``)."""
-
     key, sep, raw = item.partition("=")
     if not sep or not key:
         raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.epochs=5)")

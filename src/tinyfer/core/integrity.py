@@ -48,7 +48,6 @@ def seal_onnx(path: str | Path) -> str:
 def check_onnx_seal(path: str | Path, digest: str | None) -> None:
     """TinyferError if ``path``'s bytes no longer match the checksum in its metadata (files
     written before checksums, without one, pass)."""
-
     if not digest:
         return
     data = Path(path).read_bytes()

@@ -65,7 +65,6 @@ def load_image(
 def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of an image file; :class:`ImageError` for anything that is not a readable
     regular file of a sane size (a folder, a device such as /dev/zero, a FIFO, no permission)."""
-
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -89,7 +88,6 @@ def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
 
 
 def _decode(data: bytes, *, name: str, gray: bool, max_pixels: int) -> np.ndarray:
-
     try:
         with warnings.catch_warnings():  # the size is checked below, with a clearer message
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -131,13 +129,11 @@ def _why(exc: Exception) -> str:
 
 def _upright(img: Any) -> Any:
     """``img`` turned as its EXIF orientation says (cameras store portrait photos sideways)."""
-
     orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
     return ImageOps.exif_transpose(img) if orientation not in (1, None) else img
 
 
 def _from_array(arr: np.ndarray, *, gray: bool) -> np.ndarray:
-
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.ndim == 3 and arr.shape[2] == 4:
@@ -185,7 +181,6 @@ def iter_frames(source: str | Path | int, *, every: int = 1) -> Iterator[Frame]:
     Frames are decoded one at a time (skipped ones are only grabbed), so memory stays flat
     however long the video. Raises :class:`VideoError` when the source cannot be opened.
     """
-
     if every < 1:
         raise VideoError(f"every must be 1 or more; got {every}")
     if isinstance(source, int):

@@ -103,7 +103,6 @@ def resolve_detector(cfg: DataConfig, format: str) -> str:
 def preprocessing_of(cfg: DataConfig, detector: str | None) -> dict[str, Any]:
     """What a model file records of how its training faces were cut, so that prediction,
     evaluation and export cut theirs the same way (:func:`data_config_for` reads it back)."""
-
     out = {"gray": True, "scale": 1 / 255, "geometry": cfg.geometry, "detector": detector}
     if cfg.geometry == "template":
         return {**out, "template": [list(p) for p in TEMPLATE]}
@@ -183,7 +182,6 @@ class _Cut:
 
 def _face_of(sample: Sample) -> _Cut:
     """The largest face in ``sample``, cut as ``cfg`` says."""
-
     cfg: DataConfig = _worker["cfg"]
     detector = _worker["detector"]
     try:

@@ -77,7 +77,6 @@ def draw_face(
     ident: Identity, actions: np.ndarray, rng: np.random.Generator, size: int = 256
 ) -> np.ndarray:
     """One BGR frame of ``ident`` showing ``actions`` (array in ACTIONS order)."""
-
     a = dict(zip(ACTIONS, actions.tolist()))
     aa = cv2.LINE_AA
     img = np.empty((size, size, 3), np.uint8)
@@ -211,7 +210,6 @@ def write_synthetic_mug(
     With ``quirks``, the tree has what real MUG copies have: one subject under a ``session0/``
     level, and one take folder with an ``end`` suffix that readers skip.
     """
-
     root = Path(out) / "subjects3"
     for n in range(subjects):
         subject = f"{n + 1:03d}"
@@ -247,7 +245,6 @@ def paste_face(
     the canvas's shorter side (the face in it 10-40%), turned by up to 30 degrees in half the
     cases, on a background of noise, a gradient or blurred blobs. Returns the BGR canvas
     ``(H, W, 3)`` and the 2x3 matrix taking crop pixels to canvas pixels."""
-
     h, w = canvas
     side = rng.uniform(0.1, 0.4) * min(h, w) * 1.6  # a crop is wider than the face in it
     angle = rng.choice([0.0, rng.uniform(-30, 30)])

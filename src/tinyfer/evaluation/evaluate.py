@@ -116,7 +116,6 @@ class EvalSet:
 
 def _run_config(model_path: str | Path):
     """The config of the run that ``model_path`` (its folder or its model.pt) comes from."""
-
     path = Path(model_path)
     folder = path if path.is_dir() else path.parent
     if path.suffix not in ("", ".pt") or not (folder / "config.yaml").is_file():
@@ -142,7 +141,6 @@ def eval_set(
     no split of that name) is the run's own part: by default its held-out ``test`` faces.
     Otherwise the data is prepared with the model's input size and face preprocessing, and
     ``split`` is the dataset's split (None: ``all``)."""
-
     run = _run_config(model_path) if Path(data).suffix != ".npz" else None
     same = [i for i, p in enumerate(run.data.paths if run else []) if _same_file(p, data)]
     if not same:

@@ -40,7 +40,6 @@ class Outcome:
 
 @contextlib.contextmanager
 def _torch_threads(threads: int):
-
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -108,7 +107,6 @@ def run_processes(
     """On ``jobs`` processes of this machine (started fresh, not forked: torch's thread pools
     do not survive a fork). When a worker dies, the pool is lost with every item running in
     it: each of those counts a try and is run again in a new pool."""
-
     pending = deque(range(len(items)))
     tries = [0] * len(items)
     while pending:
@@ -168,7 +166,6 @@ def run_ray(
     the cluster at ``address`` (None: a Ray instance on this machine with ``num_cpus``).
     ``shared`` is put once in Ray's object store; Ray re-runs a task whose worker or node
     died, up to ``retries`` times."""
-
     with connect(address, num_cpus=num_cpus) as ray:
         task = ray.remote(_call_on_ray).options(
             num_cpus=cpus, num_gpus=gpus, max_retries=retries, retry_exceptions=False

@@ -124,7 +124,6 @@ class FoldTask:
 
 def _start(exp_dir: Path, cfg: TrainConfig) -> None:
     """Write the experiment's config; refuse a folder holding one that trains otherwise."""
-
     saved = exp_dir / "config.yaml"
     if saved.is_file():
         changed = config_changes(yaml.safe_load(saved.read_text()), cfg,
@@ -156,7 +155,6 @@ class _InTraining:
 
 def _execute(cfg: TrainConfig, tasks: list[FoldTask], shared: tuple, on_start):
     """The executor ``cfg.experiment`` names, over ``tasks``; yields their outcomes."""
-
     exp = cfg.experiment
     cpus = exp.resources.cpus
     if exp.executor == "ray" or exp.jobs > 1:  # workers' bars would fight over the terminal
@@ -182,7 +180,6 @@ def run_experiment(cfg: TrainConfig, exp_dir: str | Path, *, progress: bool = Tr
     each fold's predictions are saved as it finishes. Returns the experiment directory, which
     then holds ``results.json`` and the report.
     """
-
     if cfg.experiment.executor == "ray":
         import ray  # noqa: F401  (without the extra, said before any work)
 
@@ -250,7 +247,6 @@ def _fold_task(shared: tuple, task: FoldTask) -> dict[str, np.ndarray]:
 def _run_fold(data, cfg, variant: Variant, fold, out: Path, repeat: int) -> dict[str, np.ndarray]:
     """Train ``variant`` on one fold (resuming a training left half done) and predict its
     test faces."""
-
     train_idx, test_idx = fold
     groups = data.subjects if cfg.experiment.protocol == "subject" else np.full(len(data), "")
     tr, va = validation_split(
@@ -291,7 +287,6 @@ def load_predictions(exp_dir: Path, variant: str, repeat: int, fold: int) -> dic
 
 def aggregate(exp_dir: Path, data: Prepared, variants: list[Variant], cfg: TrainConfig) -> dict:
     """Per-variant fold scores, summaries and pooled confusion; paired comparisons."""
-
     exp = cfg.experiment
     per_variant: dict[str, Any] = {}
     correct: dict[str, np.ndarray] = {}
@@ -361,7 +356,6 @@ def test_claims(claims, variants: list[Variant], per_variant, comparisons) -> li
     keys equal): the per-fold accuracy differences, their effect and CI, and the verdict of
     :func:`~tinyfer.experiments.stats.judge`. Claims whose key the grid does not vary are left
     out."""
-
     out = []
     for claim in claims:
         a, b = (_augment_value(claim.key, v) for v in (claim.a, claim.b))

@@ -51,7 +51,6 @@ def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 5) -> float:
 
 def demo_frame(size: int = 896, seed: int = 0) -> np.ndarray:
     """A drawn face (BGR) for timing when no photo is given."""
-
     rng = np.random.default_rng(seed)
     return draw_face(make_identity(rng), np.array(PROFILES["happiness"]), rng, size=size)
 
@@ -67,7 +66,6 @@ def measure_speed(
 ) -> Speed:
     """Time the model (default: bundled) and the default detector on ``image`` (default: a
     drawn 896x896 face) with ``threads`` threads for onnxruntime and OpenCV."""
-
     cv2.setNumThreads(threads)
     rec = Recognizer(model, threads=threads, min_face=min_face)
     frame = demo_frame() if image is None else load_image(image)

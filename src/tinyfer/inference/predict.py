@@ -104,7 +104,6 @@ class Recognizer:
         threads: int | None = None,
         small_images_are_faces: bool = True,
     ):
-
         if not 1 < scale_factor <= 2:
             raise TinyferError(f"scale_factor is Haar's pyramid step, above 1 and at most 2; "
                                f"got {scale_factor}")  # fmt: skip
@@ -189,7 +188,6 @@ class Recognizer:
         return cut_face(gray, face, self.img_size, framing)
 
     def _resize(self, gray: np.ndarray) -> np.ndarray:
-
         if gray.shape == (self.img_size, self.img_size):
             return gray
         interp = cv2.INTER_AREA if gray.shape[0] > self.img_size else cv2.INTER_LINEAR

@@ -15,7 +15,6 @@ from tinyfer.core.config import AugmentConfig
 
 def build_augmenter(cfg: AugmentConfig):
     """A torch module mapping ``(B, C, H, W)`` floats in [0, 1] to randomly transformed ones."""
-
     ops: list = []
     if cfg.hflip:
         ops.append(K.RandomHorizontalFlip(p=0.5))
@@ -66,7 +65,6 @@ def expand_offline(
 
     ``X`` is ``(N, H, W)`` uint8; the originals come first, unchanged. Deterministic in ``seed``.
     """
-
     k = cfg.offline_copies
     if k <= 0:
         return X, y

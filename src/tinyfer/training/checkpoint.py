@@ -20,7 +20,6 @@ VERSION = 1
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary name, then rename: an interruption never leaves half a file."""
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -55,7 +54,6 @@ def save_model(path: str | Path, model, meta: ModelMeta) -> Path:
 
 def _read(path: str | Path, kind: str) -> dict[str, Any]:
     """Load a tinyfer ``kind`` file ("model" or "encoder"), checking its format header."""
-
     path = Path(path)
     if not path.is_file():
         raise TinyferError(f"{path}: no such {kind} file")
@@ -74,7 +72,6 @@ def _read(path: str | Path, kind: str) -> dict[str, Any]:
 
 def load_model(path: str | Path):
     """Rebuild the model saved at ``path``; returns ``(model, meta)``, the model in eval mode."""
-
     payload = _read(path, "model")
     arch = dict(payload["arch"])
     model = FerNet(EncoderSpec.from_dict(arch.pop("spec")), **arch)
@@ -109,7 +106,6 @@ def load_pretrained_encoder(encoder, path: str | Path) -> None:
 
 def save_encoder(path: str | Path, encoder) -> Path:
     """Write the phase-1 encoder with the spec it was built from."""
-
     return atomic_torch_save(
         {
             "format": "tinyfer-encoder",
@@ -134,7 +130,6 @@ def load_encoder_into(encoder, path: str | Path) -> None:
 
 def _check_architecture(encoder, spec: dict, in_chans: int, file, problem: str) -> None:
     """Refuse weights saved for an encoder of another shape, naming what differs."""
-
     mine = {**asdict(encoder.spec), "in_chans": encoder.in_chans}
     theirs = {**asdict(EncoderSpec.from_dict(spec)), "in_chans": in_chans}
     if mine != theirs:

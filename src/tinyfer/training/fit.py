@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 def make_trainer(
     cfg: TrainConfig, run_dir: Path, phase: str, epochs: int, monitor: str, mode: str, patience: int
 ):
-
     t = cfg.trainer
     # Saved at train-epoch end, after validation, so a checkpoint holds a finished epoch.
     # "last" is its own callback: Lightning's save_last skips epochs that did not improve.

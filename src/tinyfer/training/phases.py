@@ -84,7 +84,6 @@ def _begin(
 ) -> Setup:
     """Start (or resume) a run directory, seed everything, and build data and model. The
     config is written once the data is ready: a failed preparation leaves no run behind."""
-
     run_dir = Path(out_dir) if out_dir else default_run_dir(cfg)
     check_run_dir(cfg, run_dir, resume)
     data = data if data is not None else load_data(cfg)
@@ -94,7 +93,6 @@ def _begin(
 
 
 def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None) -> Setup:
-
     data = data if data is not None else load_data(cfg)
     if parts is None:
         parts = split_of_run(data, cfg)
@@ -131,7 +129,6 @@ def _source_weights(cfg: TrainConfig, data: Prepared) -> dict[str, float] | None
 
 def _split_metrics(model, data: Prepared, parts) -> dict[str, Any]:
     """Validation and test metrics; with several datasets, also each one's (``by_source``)."""
-
     out = {}
     for role in ("val", "test"):
         idx = parts.get(role)
@@ -161,7 +158,6 @@ def adjust(
     adjustment with ``class_balance="logit_adjustment"``, the temperature with ``calibrate``;
     None keeps the run's setting) and rewrite its ``model.pt``, ``model.onnx`` and
     ``metrics.json``: the weights are not touched. Returns the new metrics."""
-
     run_dir = Path(run_dir)
     model_file, metrics_file = run_dir / "model.pt", run_dir / "metrics.json"
     if not model_file.is_file() or not metrics_file.is_file():
@@ -191,7 +187,6 @@ def adjust(
 def _fit_adjustments(cfg: TrainConfig, model, dm, data: Prepared, parts) -> dict | None:
     """Class balance by logit adjustment and a temperature, fitted on the validation split
     and set on ``model``; None (nothing set) without a validation split."""
-
     c, val = cfg.classify, parts.get("val")
     if val is None or not len(val) or (c.class_balance != "logit_adjustment" and not c.calibrate):
         return None
@@ -212,7 +207,6 @@ def _fit_adjustments(cfg: TrainConfig, model, dm, data: Prepared, parts) -> dict
 def _run_pretrain(cfg: TrainConfig, setup: Setup, resume: bool) -> dict[str, Any]:
     """Phase 1 (it trains ``setup.model.encoder``, and leaves its best weights in it);
     writes encoder.pt, pretrain_history.csv and reconstructions.png."""
-
     run_dir, model, dm, data, parts = setup.run_dir, setup.model, setup.dm, setup.data, setup.parts
     encoder_file = run_dir / "encoder.pt"
     summary_file = run_dir / "pretrain.json"
@@ -285,7 +279,6 @@ def train(
     otherwise the data is prepared from ``cfg.data`` and split by ``cfg.split``. With ``onnx``
     the run also holds ``model.onnx``, so that predicting with it needs no torch.
     """
-
     setup = _begin(cfg, out_dir, resume, data, parts)
     run_dir, data, parts, dm, model = (setup.run_dir, setup.data, setup.parts, setup.dm,
                                        setup.model)  # fmt: skip
@@ -367,7 +360,6 @@ def train(
 def _export(checkpoint: Path, data: Prepared, parts) -> None:
     """``model.onnx`` beside ``model.pt``, checked against torch on validation faces. A
     failed export costs only that file: the run and its model.pt stand."""
-
     faces = data.X[parts["val"][:64]] if len(parts["val"]) else None
     try:
         result = export_onnx(checkpoint, checkpoint.with_suffix(".onnx"), check_faces=faces)

@@ -68,7 +68,6 @@ class Scan:
 
 def require_dir(root: str | Path, *, what: str) -> Path:
     """Return ``root`` as a Path, or raise DatasetError if it is not an existing folder."""
-
     root = Path(root)
     if not root.exists():
         raise DatasetError(f"{root}: no such folder (expected {what})")
@@ -90,7 +89,6 @@ def label_folders(
     Unknown names raise UnknownLabelError listing all of them, or with ``skip_unknown`` are
     recorded as problems and left out.
     """
-
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     unknown = [p for p in folders if not is_known_label(p.name)]
     if unknown and not skip_unknown:

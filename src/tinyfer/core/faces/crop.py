@@ -26,7 +26,6 @@ def crop_face(
     With ``align`` and eyes known, the image is first rotated about the face centre so that the
     eyes are level.
     """
-
     if gray and image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     x, y, w, h = face.box

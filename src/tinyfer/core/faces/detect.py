@@ -54,7 +54,6 @@ class WholeImage:
 
 
 def _cascade(file: str):
-
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + file)
     if cascade.empty():
         raise TinyferError(
@@ -82,7 +81,6 @@ def enlarge_small(image: np.ndarray) -> tuple[np.ndarray, float, int]:
     CK+48) padded with its border and enlarged to 128 px, since detectors miss faces that fill
     the whole image or are tiny (Haar on CK+48: 77% -> 100% found); other images unchanged.
     A point ``p`` of the result is ``p / scale - pad`` in the input."""
-
     h, w = image.shape[:2]
     if min(h, w) >= SMALL_SIDE:
         return image, 1.0, 0
@@ -131,7 +129,6 @@ class HaarDetector:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a gray ``(H, W)`` or BGR ``(H, W, 3)`` uint8 image."""
-
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
         h, w = gray.shape[:2]
         small, scale, pad = enlarge_small(gray)

@@ -65,7 +65,6 @@ def cut_face(image: np.ndarray, face: Face, size: int, framing: str, *, with_val
     in the one geometry; what falls outside the image is filled by replicating its border.
     ``with_valid``: also the ``(size, size)`` uint8 mask of the crop's pixels inside the image
     (255; 0 on the replicated border, partial at its edge)."""
-
     m = face_transform(face, size, framing)
     valid = None
     if with_valid:

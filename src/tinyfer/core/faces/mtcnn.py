@@ -30,7 +30,6 @@ MIRROR, FLIP_X = [1, 0, 2, 4, 3], 48
 
 
 def _session(name: str, threads: int | None):
-
     file = WEIGHTS / f"{name}.onnx"
     if not file.is_file():
         raise TinyferError(f"MTCNN weights {file} are missing; reinstall tinyfer")
@@ -81,7 +80,6 @@ class _Halvings:
     faster for a factor of 2 than for a fractional one (1.6 ms vs 0.14 ms at 720x576)."""
 
     def __init__(self, image: np.ndarray, smallest: int):
-
         self.levels = [image]
         while min(self.levels[-1].shape[:2]) >= 2 * max(smallest, 1):
             self.levels.append(cv2.resize(self.levels[-1], None, fx=0.5, fy=0.5,
@@ -95,7 +93,6 @@ class _Halvings:
         return self.levels[k], 2**k
 
     def resize(self, ratio: float, size: tuple[int, int]) -> np.ndarray:
-
         image, _ = self.source(ratio)
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
@@ -103,7 +100,6 @@ class _Halvings:
 def _patches(pyramid: _Halvings, boxes: np.ndarray, size: int) -> np.ndarray:
     """The boxes (inclusive pixel corners) cut out with zeros outside the image, resized to
     ``size``, normalised and transposed as the networks expect: ``(N, size, size, 3)``."""
-
     out = np.empty((len(boxes), size, size, 3), np.float32)
     for k, box in enumerate(boxes[:, :4]):
         side = box[2] - box[0] + 1
@@ -160,7 +156,6 @@ class MtcnnDetector:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a gray ``(H, W)`` or BGR ``(H, W, 3)`` uint8 image."""
-
         rgb = (
             cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
             if image.ndim == 2
@@ -194,7 +189,6 @@ class MtcnnDetector:
         """Faces found in ``rgb`` turned by ``angle`` degrees (on a canvas holding all of it),
         mapped back: landmarks exactly, each box as the upright square of its side about its
         centre."""
-
         H, W = rgb.shape[:2]
         m = cv2.getRotationMatrix2D((W / 2, H / 2), angle, 1.0)
         cos, sin = abs(m[0, 0]), abs(m[0, 1])
@@ -279,7 +273,6 @@ class MtcnnDetector:
         """Landmarks found again by O-Net on each face turned upright (by its eyes) in a
         square of its box's size: O-Net places points on tilted faces less surely, and this
         way a face is measured alike whatever its tilt or its size in the image."""
-
         if not len(boxes):
             return points
         patches, backs = np.empty((len(boxes), 48, 48, 3), np.float32), []
