@@ -240,7 +240,6 @@ class _Annotator:
 
 
 def _write_annotated(path: Path, image: np.ndarray, faces: Sequence[Prediction]) -> None:
-
     if not cv2.imwrite(str(path), annotate(image, faces)):
         raise TinyferError(f"{path}: cannot write the annotated image")
 
@@ -252,7 +251,6 @@ class _VideoSink:
         self.path, self.every, self.writer = path, every, None
 
     def add(self, frame: Frame, faces: Sequence[Prediction]) -> None:
-
         image = annotate(frame.image, faces)
         if self.writer is None:  # size and rate are known at the first frame
             h, w = image.shape[:2]
@@ -386,9 +384,7 @@ def _on_ray(options: RayOptions, jobs: list[_Job], emit, summary: Summary):
     """Yield ``(job, problem)`` as Ray's workers finish them, emitting their records."""
     from ray.util import ActorPool
 
-    with connect(
-        options.address, num_cpus=options.workers if options.address is None else None
-    ) as ray:
+    with connect(options.address, num_cpus=options.workers) as ray:  # num_cpus: a local Ray
         # A worker that dies (a crash, a lost node) is restarted and its input run again.
         actor = ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2)(_RayWorker)
         pool = ActorPool([actor.remote(options.make_recognizer) for _ in range(options.workers)])
