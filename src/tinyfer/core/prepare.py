@@ -150,7 +150,6 @@ _worker: dict[str, Any] = {}
 
 
 def _init_worker(detector: str, cfg: DataConfig, cropped: bool) -> None:
-
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would contend
 
     if detector == "haar":

@@ -48,11 +48,13 @@ def _torch_threads(threads: int):
         torch.set_num_threads(before)
 
 
-def _quiet_worker() -> None:
-    """A worker's per-epoch lines would interleave with the others'; the driver reports
-    each item's start and end instead."""
+def _prepare_worker(threads: int) -> None:
+    """A worker process's torch threads, and its logs quieted: a worker's per-epoch lines
+    would interleave with the others'; the driver reports each item's start and end
+    instead."""
     import lightning.pytorch  # noqa: F401  (its import sets its loggers to INFO: set them after)
 
+    torch.set_num_threads(threads)
     for name in ("tinyfer", "lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -84,9 +86,7 @@ _worker: dict[str, Any] = {}
 
 
 def _init_process(fn: Work, shared: Any, threads: int) -> None:
-
-    torch.set_num_threads(threads)
-    _quiet_worker()
+    _prepare_worker(threads)
     _worker.update(fn=fn, shared=shared)
 
 
@@ -144,9 +144,7 @@ def run_processes(
 
 
 def _call_on_ray(fn: Work, shared: Any, item: Any, threads: int) -> tuple[Any, float]:
-
-    torch.set_num_threads(threads)
-    _quiet_worker()
+    _prepare_worker(threads)
     return _timed(fn, shared, item)
 
 
