@@ -156,7 +156,7 @@ def eval_set(
     if len(run.data.paths) > 1:  # this dataset's rows of the run's combined data
         block = whole.sources == list(dict.fromkeys(whole.sources.tolist()))[same[0]]
     everything = whole.subset(np.flatnonzero(block))
-    named = set(whole.splits.tolist()) - {""}
+    named = set(everything.splits.tolist()) - {""}  # this dataset's own split names
     if split is None or (split in ("train", "val", "test") and split not in named):
         role = split or "test"
         part = split_of_run(whole, run)[role]
