@@ -41,20 +41,35 @@ class OnnxClassifier:
         if "labels" not in meta:
             raise TinyferError(f"{path}: an ONNX file without tinyfer's metadata (labels)")
         self.path = path
-        self.labels: tuple[str, ...] = tuple(json.loads(meta["labels"]))
+        labels = tuple(json.loads(meta["labels"]))
         n_out = self.session.get_outputs()[0].shape[-1]
-        if isinstance(n_out, int) and n_out != len(self.labels):
+        if isinstance(n_out, int) and n_out != len(labels):
             raise TinyferError(
                 f"{path}: the model has {n_out} outputs but its metadata names "
-                f"{len(self.labels)} classes ({', '.join(self.labels)})"
+                f"{len(labels)} classes ({', '.join(labels)})"
             )
-        self.img_size = int(meta["img_size"])
-        self.preprocessing: dict[str, Any] = json.loads(meta.get("preprocessing", "{}"))
-        self.metrics: dict[str, Any] = json.loads(meta.get("metrics", "{}"))
+        self.meta = ModelMeta(
+            meta.get("model_name", path.stem), labels, int(meta["img_size"]),
+            int(meta.get("in_chans", 1)), json.loads(meta.get("preprocessing", "{}")),
+            metrics=json.loads(meta.get("metrics", "{}")),
+        )  # fmt: skip
         self.tta: str = meta.get("tta", "none")  # "hflip": mirror averaging inside the graph
-        self.meta = ModelMeta(meta.get("model_name", path.stem), self.labels, self.img_size,
-                              int(meta.get("in_chans", 1)), self.preprocessing,
-                              metrics=self.metrics)  # fmt: skip
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.meta.labels
+
+    @property
+    def img_size(self) -> int:
+        return self.meta.img_size
+
+    @property
+    def preprocessing(self) -> dict[str, Any]:
+        return self.meta.preprocessing
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.meta.metrics
 
     def predict_proba(self, faces: np.ndarray, batch: int = 256) -> np.ndarray:
         x = model_input(faces, self.img_size)
