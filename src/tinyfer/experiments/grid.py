@@ -27,7 +27,7 @@ from tinyfer.experiments.executors import run_here, run_processes, run_ray
 from tinyfer.experiments.stats import judge, mcnemar, paired_test, summary
 from tinyfer.training.checkpoint import load_model
 from tinyfer.training.phases import train
-from tinyfer.training.run import config_changes
+from tinyfer.training.run import config_changes, write_config
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,7 @@ def _start(exp_dir: Path, cfg: TrainConfig) -> None:
         if changed:
             raise ConfigError(f"{exp_dir} holds an experiment with another config ({changed}); "
                               "use another --out")  # fmt: skip
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    saved.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    write_config(cfg, exp_dir)
     (exp_dir / "command.txt").write_text(command_line() + "\n")
 
 

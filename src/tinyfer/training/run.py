@@ -7,6 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+
 from tinyfer.core.config import EXECUTION_KEYS, TrainConfig, from_dict, to_dict
 from tinyfer.errors import ConfigError, TinyferError
 
@@ -35,8 +38,6 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 
 def is_rank_zero() -> bool:
     """False in the extra processes a DDP launch starts (they re-run the same command)."""
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
-
     return getattr(rank_zero_only, "rank", 0) == 0
 
 
@@ -51,8 +52,6 @@ def config_changes(saved: dict, cfg: TrainConfig, allowed: tuple = RESUMABLE_CHA
 
 def check_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
     """Refuse a folder holding a run, unless resuming it with a config that trains the same."""
-    import yaml
-
     saved = run_dir / "config.yaml"
     if not is_rank_zero() or not saved.is_file():
         return  # in a DDP launch, rank 0 checked before it started this process
@@ -69,8 +68,7 @@ def check_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
 
 
 def write_config(cfg: TrainConfig, run_dir: Path) -> None:
-    import yaml
-
+    """``run_dir/config.yaml``, written whole or not at all."""
     if not is_rank_zero():
         return
     run_dir.mkdir(parents=True, exist_ok=True)
