@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import sys
@@ -11,7 +10,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from tinyfer.core.config import DataConfig, Format
+from tinyfer.core.config import DataConfig, Executor, Format
 
 app = typer.Typer(
     help="Facial expression recognition with compact neural networks.",
@@ -59,11 +58,6 @@ def _err():
     from tinyfer.core.terminal import console
 
     return console(stderr=True)
-
-
-class Executor(str, enum.Enum):
-    local = "local"
-    ray = "ray"
 
 
 def _run(fn):
@@ -427,7 +421,7 @@ def experiment_cmd(
         if protocol:
             overrides.append(f"experiment.protocol={protocol}")
         if executor is not None:
-            overrides.append(f"experiment.executor={executor.value}")
+            overrides.append(f"experiment.executor={executor}")
         if jobs is not None:
             overrides.append(f"experiment.jobs={jobs}")
         if address is not None:  # quoted: YAML would read some HOST:PORT as a number
@@ -463,7 +457,7 @@ def export_cmd(
     """Export a trained model to ONNX, checked against torch on real faces; with --data, the
     accuracy of torch and of the exported file on --split (the cost of --int8)."""
     from tinyfer.core.model_files import resolve_model_file
-    from tinyfer.evaluation.evaluate import eval_set
+    from tinyfer.evaluation.evaluate import eval_sets
     from tinyfer.training.checkpoint import load_model
     from tinyfer.training.export import export_onnx
 
@@ -474,11 +468,10 @@ def export_cmd(
         evaluation = check = calibration = chosen = None
         if data is not None:
             _, meta = load_model(resolve_model_file(model))
-            chosen = eval_set(model, meta, data, split=split)
+            splits = [split] if calibration_split in (None, split) else [split, calibration_split]
+            sets = eval_sets(model, meta, data, splits)  # the data prepared once
+            chosen, calibrate_on = sets[0], sets[-1]
             evaluation, check = chosen.faces, sample(chosen.faces)
-            calibrate_on = chosen
-            if calibration_split not in (None, split):
-                calibrate_on = eval_set(model, meta, data, split=calibration_split)
             calibration = sample(calibrate_on.faces)
         result = export_onnx(
             model, onnx, check_faces=check, int8=int8, calibration_faces=calibration,
@@ -544,7 +537,7 @@ def predict_cmd(
     executor: Annotated[
         Executor,
         typer.Option(help="local, or ray: inputs shared among Ray workers (the ray extra)."),
-    ] = Executor.local,
+    ] = "local",
     workers: Annotated[int, typer.Option(min=1, help="Ray: workers, a recognizer each.")] = 2,
     address: AddressOpt = None,
 ):
@@ -570,7 +563,7 @@ def predict_cmd(
                              threads=threads)  # fmt: skip
     rec = _run(make)  # here too on Ray: a bad --model fails before the workers start
     ray = None
-    if executor is Executor.ray:
+    if executor == "ray":
         ray = RayOptions(functools.partial(make, threads=threads or 1), workers, address)
     s = _run(lambda: run_predictions(
         rec, inputs or [], sys.stdout, fmt=format, annotate_dir=annotate, every=every,

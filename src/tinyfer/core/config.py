@@ -19,6 +19,7 @@ from tinyfer.errors import ConfigError
 T = TypeVar("T")
 
 Format = Literal["auto", "mug", "fer2013", "ferplus", "ckplus", "jaffe", "folder"]
+Executor = Literal["local", "ray"]  # where an experiment's trainings (or a batch) run
 
 
 @dataclass
@@ -275,7 +276,7 @@ class ExperimentConfig:
     keep_checkpoints: bool = False
     claims: list[Claim] = field(default_factory=_thesis_claims)  # tested where the grid can
     # How it runs, not what: these may change when an experiment is resumed.
-    executor: Literal["local", "ray"] = "local"
+    executor: Executor = "local"
     jobs: int = 1  # trainings at once: local processes, or a local Ray instance's CPUs
     address: str | None = None  # ray: auto, HOST:PORT or ray://HOST:PORT; None: this machine
     resources: Resources = field(default_factory=Resources)

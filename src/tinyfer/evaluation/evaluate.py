@@ -141,6 +141,24 @@ def eval_set(
     no split of that name) is the run's own part: by default its held-out ``test`` faces.
     Otherwise the data is prepared with the model's input size and face preprocessing, and
     ``split`` is the dataset's split (None: ``all``)."""
+    (chosen,) = eval_sets(model_path, meta, data, [split], format=format,
+                          prepared_dir=prepared_dir, progress=progress,
+                          skip_unknown=skip_unknown)  # fmt: skip
+    return chosen
+
+
+def eval_sets(
+    model_path: str | Path,
+    meta,
+    data: str | Path,
+    splits: list[str | None],
+    *,
+    format: str = "auto",
+    prepared_dir: str | Path = "prepared",
+    progress: bool = True,
+    skip_unknown: bool = False,
+) -> list[EvalSet]:
+    """:func:`eval_set` for each of ``splits``, the data prepared (or loaded) once."""
     run = _run_config(model_path) if Path(data).suffix != ".npz" else None
     same = [i for i, p in enumerate(run.data.paths if run else []) if _same_file(p, data)]
     if not same:
@@ -148,8 +166,8 @@ def eval_set(
                                     preprocessing=meta.preprocessing, format=format,
                                     prepared_dir=prepared_dir, progress=progress,
                                     skip_unknown=skip_unknown)  # fmt: skip
-        split = split or "all"
-        return EvalSet(everything, select_split(everything, split), split)
+        return [EvalSet(everything, select_split(everything, s or "all"), s or "all")
+                for s in splits]  # fmt: skip
     cache = run.prepared_dir if Path(run.prepared_dir).is_dir() else prepared_dir
     whole = prepare(run.data, cache, progress=progress)
     block = np.ones(len(whole), dtype=bool)
@@ -157,17 +175,22 @@ def eval_set(
         block = whole.sources == list(dict.fromkeys(whole.sources.tolist()))[same[0]]
     everything = whole.subset(np.flatnonzero(block))
     named = set(everything.splits.tolist()) - {""}  # this dataset's own split names
-    if split is None or (split in ("train", "val", "test") and split not in named):
-        role = split or "test"
-        part = split_of_run(whole, run)[role]
-        part = part[block[part]]
-        log.info("%s is the run's own data, prepared as in training: evaluating the run's %s "
-                 "part (%d faces)", data, role, len(part))  # fmt: skip
-        return EvalSet(everything, whole.subset(part), role, of_run=True)
-    if split == "all":
-        log.warning("%s is the data the run was trained on: --split all includes the faces it "
-                    "was trained on; leave --split out for its held-out faces", data)  # fmt: skip
-    return EvalSet(everything, select_split(everything, split), split)
+    out = []
+    for split in splits:
+        if split is None or (split in ("train", "val", "test") and split not in named):
+            role = split or "test"
+            part = split_of_run(whole, run)[role]
+            part = part[block[part]]
+            log.info("%s is the run's own data, prepared as in training: evaluating the run's "
+                     "%s part (%d faces)", data, role, len(part))  # fmt: skip
+            out.append(EvalSet(everything, whole.subset(part), role, of_run=True))
+            continue
+        if split == "all":
+            log.warning("%s is the data the run was trained on: --split all includes the "
+                        "faces it was trained on; leave --split out for its held-out faces",
+                        data)  # fmt: skip
+        out.append(EvalSet(everything, select_split(everything, split), split))
+    return out
 
 
 def _same_file(a: str | Path, b: str | Path) -> bool:
