@@ -11,14 +11,9 @@ import numpy as np
 
 def summary(values: np.ndarray) -> dict[str, float]:
     """Mean, sample standard deviation and the 95% t confidence interval of the mean."""
-    from scipy import stats
-
     v = np.asarray(values, dtype=float)
-    n = len(v)
-    mean = float(v.mean())
-    std = float(v.std(ddof=1)) if n > 1 else 0.0
-    half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else float("nan")
-    return {"n": n, "mean": mean, "std": std, "ci95": [mean - half, mean + half]}
+    std = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    return {"n": len(v), "mean": float(v.mean()), "std": std, "ci95": list(mean_ci(v, 0.95))}
 
 
 def paired_test(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
