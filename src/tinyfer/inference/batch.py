@@ -69,11 +69,11 @@ class Summary:
         return self.images + self.videos
 
     def add(self, other: Summary) -> None:
-        """Count ``other``'s inputs in this one too (a worker's, on Ray)."""
+        """Count ``other``'s inputs in this one too (a Ray worker's; its problems come back
+        apart, as each input's)."""
         for name in ("images", "videos", "frames", "faces", "without_face", "box_framed",
                      "skipped"):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.failed += other.failed
 
 
 def expand_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[tuple[str, str]], int]:
