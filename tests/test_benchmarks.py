@@ -174,3 +174,25 @@ def test_prepare_cost_runs(synth_mug, tmp_path):
     result = json.loads((tmp_path / "p.json").read_text())
     assert result["samples_read"] >= result["samples_kept"] > 0
     assert result["peak_rss_mb"] > 0 and result["wall_seconds"] > 0
+
+
+def test_every_published_figure_is_recorded():
+    """benchmarks/README.md and the model cards: no figure that no results file holds."""
+    done = subprocess.run([sys.executable, str(BENCH / "figures.py")], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stdout
+
+
+def test_figures_check_flags_what_is_not_recorded(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import figures
+    finally:
+        sys.path.remove(str(BENCH))
+    recorded = [0.6826414, 1.067236, 3524128, 4031.0]
+    text = (
+        "PrivateTest 68.26%, per face 1.07 ms, 3.5 MB, 67 min.\n"
+        "Made up: 71.40% and 0.93 ms; target >= 71%; +2.6 points; Python 3.11.\n"
+        "\nWithdrawn: 64.25% was read off a console.\n"
+    )
+    assert figures.unrecorded(text, recorded) == [(2, "0.93ms"), (2, "71.40%")]
