@@ -149,13 +149,17 @@ def test_predict_with_a_bad_model_is_one_line(tmp_path, face_frames):
 
 
 @pytest.mark.slow
-def test_export_reports_the_accuracy_cost_of_int8(synth_prepared, tmp_path):
+def test_export_reports_the_accuracy_cost_of_int8(synth_prepared, tmp_path, monkeypatch):
     from tinyfer.core.model_files import ModelMeta
-    from tinyfer.training.checkpoint import save_model
+    from tinyfer.training import checkpoint
     from tinyfer.training.models import create_model
 
     model = create_model("tiny", num_classes=len(synth_prepared.labels))
-    save_model(tmp_path / "model.pt", model, ModelMeta("tiny", synth_prepared.labels, 48, 1, {}))
+    checkpoint.save_model(tmp_path / "model.pt", model,
+                          ModelMeta("tiny", synth_prepared.labels, 48, 1, {}))  # fmt: skip
+    loads = []
+    load = checkpoint.load_model
+    monkeypatch.setattr(checkpoint, "load_model", lambda path: loads.append(path) or load(path))
     result = runner.invoke(app, ["export", str(tmp_path / "model.pt"), "--onnx",
                                  str(tmp_path / "m.onnx"), "--int8", "--data",
                                  synth_prepared.file, "--faces", "64"])  # fmt: skip
@@ -163,6 +167,7 @@ def test_export_reports_the_accuracy_cost_of_int8(synth_prepared, tmp_path):
     assert "max abs difference" in result.stdout
     line = next(ln for ln in result.stdout.splitlines() if ln.startswith("accuracy on all"))
     assert f"(n={len(synth_prepared)})" in line and "int8 ONNX" in line and "points)" in line
+    assert len(loads) == 1  # the model.pt read once, for the data settings and the export
     result = runner.invoke(app, ["export", str(tmp_path / "model.pt"), "--onnx",
                                  str(tmp_path / "q.onnx"), "--int8"])  # fmt: skip
     assert result.exit_code == 2 and "calibration" in result.output

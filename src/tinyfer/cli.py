@@ -459,22 +459,22 @@ def export_cmd(
     from tinyfer.core.model_files import resolve_model_file
     from tinyfer.evaluation.evaluate import eval_sets
     from tinyfer.training.checkpoint import load_model
-    from tinyfer.training.export import export_onnx
+    from tinyfer.training.export import export_model
 
     def sample(prepared):
         return prepared.X[:: max(1, len(prepared) // faces)][:faces]
 
     def work():
         evaluation = check = calibration = chosen = None
+        torch_model, meta = load_model(resolve_model_file(model))
         if data is not None:
-            _, meta = load_model(resolve_model_file(model))
             splits = [split] if calibration_split in (None, split) else [split, calibration_split]
             sets = eval_sets(model, meta, data, splits)  # the data prepared once
             chosen, calibrate_on = sets[0], sets[-1]
             evaluation, check = chosen.faces, sample(chosen.faces)
             calibration = sample(calibrate_on.faces)
-        result = export_onnx(
-            model, onnx, check_faces=check, int8=int8, calibration_faces=calibration,
+        result = export_model(
+            torch_model, meta, onnx, check_faces=check, int8=int8, calibration_faces=calibration,
             eval_data=evaluation, tta=tta,
         )  # fmt: skip
         return result, chosen and chosen.split, 0 if check is None else len(check)

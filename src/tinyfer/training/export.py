@@ -10,12 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 
 from tinyfer import __version__
 from tinyfer.core.inputs import model_input
 from tinyfer.core.integrity import seal_onnx
+from tinyfer.core.model_files import ModelMeta, resolve_model_file
+from tinyfer.core.prepare import Prepared
 from tinyfer.errors import TinyferError
+from tinyfer.evaluation.evaluate import evaluate_arrays
+from tinyfer.inference.classifier import OnnxClassifier
+from tinyfer.training.checkpoint import load_model
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +69,24 @@ class Probabilities(torch.nn.Module):
         return self(torch.from_numpy(model_input(faces))).numpy()
 
 
-def export_onnx(
-    model_path: str | Path,
+def export_onnx(model_path: str | Path, out: str | Path, **options) -> ExportResult:
+    """:func:`export_model` of the model in ``model_path`` (run directory or model.pt)."""
+    return export_model(*load_model(resolve_model_file(model_path)), out, **options)
+
+
+def export_model(
+    model: torch.nn.Module,
+    meta: ModelMeta,
     out: str | Path,
     *,
     check_faces: np.ndarray | None = None,
     int8: bool = False,
     calibration_faces: np.ndarray | None = None,
-    eval_data=None,
+    eval_data: Prepared | None = None,
     tta: bool = False,
 ) -> ExportResult:
-    """Write ``model_path`` (run directory or model.pt) as one ONNX file with inputs ``faces``
-    ``(B, 1, H, W)`` float in [0, 1] and outputs ``probabilities`` ``(B, C)``.
+    """Write ``model`` as one ONNX file with inputs ``faces`` ``(B, 1, H, W)`` float in [0, 1]
+    and outputs ``probabilities`` ``(B, C)``, ``meta`` in its metadata.
 
     ``check_faces`` ``(N, H, W)`` uint8 are run through torch and onnxruntime and the largest
     absolute difference is returned. With ``int8``, weights and activations are quantised
@@ -84,17 +96,11 @@ def export_onnx(
     face and its mirror image (test-time augmentation inside the graph, so every user of the
     file gets it and its latency counts it).
     """
-    import onnx
-
-    from tinyfer.core.model_files import resolve_model_file
-    from tinyfer.training.checkpoint import load_model
-
     # Their INFO lines, and the exporter's warnings that torchvision (never used) is absent,
     # say nothing to a user.
     for name in ("onnxscript", "onnx_ir"):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    model, meta = load_model(resolve_model_file(model_path))
     wrapped = Probabilities(model, tta).eval()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -125,16 +131,11 @@ def export_onnx(
         tmp.unlink(missing_ok=True)
     diff = None
     if check_faces is not None and len(check_faces):
-        from tinyfer.inference.classifier import OnnxClassifier
-
         onnx_probs = OnnxClassifier(out).predict_proba(check_faces)
         torch_probs = wrapped.predict_proba(check_faces)
         diff = float(np.abs(onnx_probs - torch_probs).max())
     accuracy = {}
     if eval_data is not None:
-        from tinyfer.evaluation.evaluate import evaluate_arrays
-        from tinyfer.inference.classifier import OnnxClassifier
-
         for name, clf in (("torch", wrapped), ("onnx", OnnxClassifier(out))):
             result = evaluate_arrays(clf, meta.labels, eval_data)
             accuracy[name] = result.metrics["accuracy"]
