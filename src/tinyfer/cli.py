@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
+import faulthandler
+import functools
+import inspect
 import json
 import logging
+import os
 import sys
+import time
+import typing
+import warnings
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.table import Table
 
-from tinyfer.core.config import DataConfig, Executor, Format
+# The light modules only; each command imports its own layer when it runs (so `tinyfer
+# predict` never pays for torch or Lightning, nor `tinyfer --help` for numpy and OpenCV).
+from tinyfer.core.config import DataConfig, Executor, Format, TrainConfig, from_dict
+from tinyfer.core.model_files import BUNDLED_MODELS, DEFAULT_MODEL, resolve_model_file
+from tinyfer.core.terminal import console as make_console
+from tinyfer.errors import TinyferError
 
 app = typer.Typer(
     help="Facial expression recognition with compact neural networks.",
@@ -41,8 +57,6 @@ AddressOpt = Annotated[
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False):
     if sys.stderr.isatty():
-        from rich.logging import RichHandler
-
         handler: logging.Handler = RichHandler(show_path=False, show_time=False, console=_err())
     else:  # a log file: one plain line per record, never wrapped or padded
         handler = logging.StreamHandler(sys.stderr)
@@ -55,15 +69,11 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
 
 
 def _err():
-    from tinyfer.core.terminal import console
-
-    return console(stderr=True)
+    return make_console(stderr=True)
 
 
 def _run(fn):
     """Call ``fn``; a TinyferError becomes a one-line message and exit status 2."""
-    from tinyfer.errors import TinyferError
-
     try:
         return fn()
     except TinyferError as exc:
@@ -100,10 +110,6 @@ def _config_options(cls, names: tuple[str, ...]):
     """Give a command one option per field ``names`` of the config dataclass ``cls``, with
     the field's own type, default and help (so none is written twice); the command receives
     them as one ``settings`` dict."""
-    import dataclasses
-    import inspect
-    import typing
-
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
 
@@ -146,7 +152,6 @@ def data_prepare(
     settings: dict | None = None,
 ):
     """Detect and crop faces once, and cache them as arrays with a manifest."""
-    from tinyfer.core.config import from_dict
     from tinyfer.core.prepare import prepare
     from tinyfer.report_text import print_prepared
 
@@ -191,8 +196,6 @@ ResumeOpt = Annotated[
 
 def _train_config(config: Path, overrides, devices, num_nodes, strategy, resume=False, out=None):
     """The config with its overrides, checked before anything heavy is imported."""
-    from tinyfer.core.config import TrainConfig
-
     if resume and out is None:
         raise typer.BadParameter("--resume needs --out RUN_DIR")
     if resume and not Path(out).is_dir():
@@ -206,8 +209,6 @@ def _train_config(config: Path, overrides, devices, num_nodes, strategy, resume=
         if value is not None:
             overrides.append(f"trainer.{key}={value}")
     cfg = TrainConfig.from_yaml(config, overrides)
-
-    import faulthandler
 
     import lightning  # noqa: F401  (its import installs handlers that would print twice)
 
@@ -317,10 +318,6 @@ def pretrain_cmd(
 @app.command("models")
 def models_cmd():
     """List the bundled models (for predict) and the registered architectures (for train)."""
-    from rich.table import Table
-
-    from tinyfer.core.model_files import BUNDLED_MODELS, DEFAULT_MODEL
-    from tinyfer.core.terminal import console as make_console
     from tinyfer.inference.classifier import OnnxClassifier
 
     console = make_console()
@@ -414,7 +411,6 @@ def experiment_cmd(
     """Train and test every grid variant on subject-grouped folds; stats and a report.
 
     Each fold is kept as it finishes: the same command with --out resumes, on any executor."""
-    import time
 
     def work():
         overrides = list(set_ or [])
@@ -456,7 +452,6 @@ def export_cmd(
 ):
     """Export a trained model to ONNX, checked against torch on real faces; with --data, the
     accuracy of torch and of the exported file on --split (the cost of --int8)."""
-    from tinyfer.core.model_files import resolve_model_file
     from tinyfer.evaluation.evaluate import eval_sets
     from tinyfer.training.checkpoint import load_model
     from tinyfer.training.export import export_model
@@ -547,8 +542,6 @@ def predict_cmd(
     stderr. The exit status is 1 only when no input at all could be processed. With
     --executor ray, each input's records come when a worker finishes it, in that order.
     """
-    import functools
-
     from tinyfer.inference.batch import RayOptions, run_predictions
     from tinyfer.inference.predict import Recognizer
 
@@ -654,9 +647,6 @@ def bench_cmd(
         json.dump(s.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    from rich.table import Table
-
-    from tinyfer.core.terminal import console
 
     shape = "x".join(map(str, s.image_shape[:2]))
     table = Table("measure", "median", title=f"{Path(s.model).name}, {s.threads} thread(s)")
@@ -664,14 +654,11 @@ def bench_cmd(
     table.add_row(f"classify a batch of {s.batch}", f"{s.batch_faces_per_s:,.0f} faces/s")
     table.add_row(f"detect faces ({shape})", f"{s.detect_ms:.2f} ms")
     table.add_row(f"frame -> predictions ({s.faces_found} face(s))", f"{s.end_to_end_ms:.2f} ms")
-    console().print(table)
+    make_console().print(table)
     typer.echo(f"model: {s.model}\nimage: {s.image}; medians of {s.repeats} runs after a warm-up")
 
 
 def _quiet_libraries() -> None:
-    import os
-    import warnings
-
     # Read by OpenCV when it first loads FFmpeg, so set before anything imports cv2.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # e.g. "moov atom not found"
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
@@ -705,7 +692,6 @@ def main() -> None:
         module = (exc.name or "").split(".")[0]
         if module not in EXTRA_MODULES:
             raise
-        from rich.markup import escape
 
         extra = EXTRA_MODULES[module]
         _err().print(

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tinyfer.core.audit import Audit
+from tinyfer.core.datasets import Problem
 from tinyfer.core.prepare import Prepared
 from tinyfer.core.terminal import console as make_console
 
@@ -75,8 +76,6 @@ def print_prepared(prepared: Prepared) -> None:
         console.print(f"splits: {m['splits']}")
     if m.get("multiple_faces"):
         console.print(f"frames with several faces (largest taken): {m['multiple_faces']}")
-    from tinyfer.core.datasets import Problem
-
     _problem_lines(console, [Problem(**p) for p in m["problems"]], "problems")
     console.print(f"arrays: {prepared.file}")
 

@@ -16,8 +16,7 @@ _UNSEALED = b"tinyfer-checksum-placeholder-" + b"0" * 35
 
 def weights_digest(state_dict: dict) -> str:
     """sha256 of a state dict: every tensor's name, shape, dtype and bytes, in name order."""
-
-    import torch
+    import torch  # training's extra: predicting imports this module for the ONNX checks
 
     h = hashlib.sha256()
     for name in sorted(state_dict):
@@ -29,8 +28,7 @@ def weights_digest(state_dict: dict) -> str:
 
 def seal_onnx(path: str | Path) -> str:
     """Write the file's own sha256 into its metadata (``tinyfer_sha256``); returns it."""
-
-    import onnx
+    import onnx  # training's extra, as torch above
 
     path = Path(path)
     proto = onnx.load(path)

@@ -7,6 +7,15 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
 from tinyfer.core.terminal import console
 
 T = TypeVar("T")
@@ -18,15 +27,6 @@ def track(items: Iterable[T], *, total: int, description: str, enabled: bool = T
     if not enabled:
         yield from items
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

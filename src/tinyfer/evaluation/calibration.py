@@ -6,6 +6,8 @@ Neither changes the weights; both are stored with the model."""
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import minimize_scalar
+from sklearn.metrics import f1_score
 
 #: The strengths of logit adjustment tried (0: none; 1: the Bayes-optimal shift for a
 #: balanced error when the model's probabilities are right).
@@ -43,8 +45,6 @@ def nll(logits: np.ndarray, y: np.ndarray) -> float:
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """The temperature ``T`` minimising the NLL of ``softmax(logits / T)`` (``T`` in 0.05-20)."""
-    from scipy.optimize import minimize_scalar
-
     found = minimize_scalar(lambda t: nll(logits / np.exp(t), y), bounds=(-3.0, 3.0),
                             method="bounded", options={"xatol": 1e-4})  # fmt: skip
     return float(np.exp(found.x))
@@ -75,8 +75,6 @@ def choose_logit_adjustment(
 ) -> tuple[float, dict[float, float]]:
     """``(tau, macro-F1 per tau)``: the strength of ``logits - tau * log(prior)`` with the best
     macro-F1 on ``(logits, y)``; ties go to the weaker adjustment."""
-    from sklearn.metrics import f1_score
-
     present = sorted(set(y.tolist()))
     log_prior = _log(prior)
     scores = {}

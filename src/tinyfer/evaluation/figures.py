@@ -9,6 +9,8 @@ import numpy as np
 
 
 def _plt():
+    # pyplot on the first figure, after choosing the file-only backend (no display here);
+    # export and adjust, which draw nothing, don't pay for its import.
     import matplotlib
 
     matplotlib.use("Agg")

@@ -7,6 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 
 from tinyfer.evaluation.calibration import expected_calibration_error
 
@@ -20,14 +27,6 @@ def compute_metrics(
     """Accuracy, balanced accuracy, macro-F1, per-class precision/recall/F1/support, and the
     confusion matrix (rows: true class, columns: predicted), over the classes in ``labels``;
     with the predicted ``probs``, also the expected calibration error (``ece``)."""
-
-    from sklearn.metrics import (
-        accuracy_score,
-        balanced_accuracy_score,
-        confusion_matrix,
-        f1_score,
-        precision_recall_fscore_support,
-    )
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if len(y_true) == 0:

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 
 def summary(values: np.ndarray) -> dict[str, float]:
@@ -23,8 +24,6 @@ def paired_test(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
     cannot reach p < 0.05); otherwise the paired t-test. Effect size: Cohen's d_z (mean
     difference over the standard deviation of the differences).
     """
-    from scipy import stats
-
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     d = a - b
     sd = float(d.std(ddof=1)) if len(d) > 1 else 0.0
@@ -52,8 +51,6 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, Any]:
     ``b`` counts samples only A got right, ``c`` those only B got right; the p-value is the
     two-sided binomial test of b against c. Odds ratio b/c as the effect size.
     """
-    from scipy import stats
-
     ca, cb = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
     only_a, only_b = int((ca & ~cb).sum()), int((~ca & cb).sum())
     n = only_a + only_b
@@ -65,8 +62,6 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, Any]:
 def mean_ci(d: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     """The two-sided ``level`` t confidence interval of the mean of ``d`` (NaNs below 2
     values)."""
-    from scipy import stats
-
     d = np.asarray(d, dtype=float)
     if len(d) < 2:
         return float("nan"), float("nan")
@@ -78,8 +73,6 @@ def mean_ci(d: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 def tost(d: np.ndarray, margin: float) -> float:
     """Two one-sided t-tests of equivalence: the p-value that the mean of ``d`` lies within
     ``(-margin, margin)`` (below 0.05 exactly when the 90% CI lies inside the margin)."""
-    from scipy import stats
-
     d = np.asarray(d, dtype=float)
     n, mean = len(d), float(np.mean(d))
     se = float(d.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0

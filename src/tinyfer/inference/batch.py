@@ -382,7 +382,7 @@ class _RayWorker:
 
 def _on_ray(options: RayOptions, jobs: list[_Job], emit, summary: Summary):
     """Yield ``(job, problem)`` as Ray's workers finish them, emitting their records."""
-    from ray.util import ActorPool
+    from ray.util import ActorPool  # the ray extra, as in cluster.connect
 
     with connect(options.address, num_cpus=options.workers) as ray:  # num_cpus: a local Ray
         # A worker that dies (a crash, a lost node) is restarted and its input run again.

@@ -41,7 +41,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Itera
     belongs to; ``HOST:PORT``; ``ray://HOST:PORT`` through Ray Client), or, when None, to a
     new Ray instance on this machine with ``num_cpus`` CPUs (None: all its cores). An already
     connected process (a test, a notebook) keeps its connection."""
-    import ray
+    import ray  # the ray extra: only a command that asks for a cluster needs it
 
     if ray.is_initialized():
         yield ray

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
+import uvicorn
 from fastapi import Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -359,8 +360,6 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
 
 def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the service until interrupted; says where it listens once the model is loaded."""
-    import uvicorn
-
     app = create_app(cfg)
     log.info(describe(cfg, host, port))
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -119,8 +120,6 @@ class FerNet(nn.Module):
     @torch.no_grad()
     def logits(self, faces, batch: int = 256):
         """Raw logits ``(N, num_classes)`` for faces ``(N, H, W)`` uint8 (numpy)."""
-        import numpy as np
-
         self.eval()
         out = [
             self(torch.from_numpy(model_input(faces[i : i + batch])))
