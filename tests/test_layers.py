@@ -113,3 +113,15 @@ def test_predicting_an_image_loads_no_training_or_evaluation(mug_frame):
 
 def test_the_service_loads_no_training_or_evaluation():
     assert set(_loaded("import tinyfer.inference.serve")) <= {"fastapi", "uvicorn"}
+
+
+def test_the_commands_help_loads_no_numpy_or_opencv():
+    """``tinyfer --help`` and ``tinyfer predict --help`` answer at once: no layer imported."""
+    for args in (["--help"], ["predict", "--help"], ["train", "--help"]):
+        code = ("import sys\nfrom tinyfer.cli import main\n"
+                f"sys.argv = ['tinyfer', *{args!r}]\n"
+                "try:\n    main()\nexcept SystemExit:\n    pass\n"
+                "print('loaded:', *(n for n in ('numpy', 'cv2', 'onnxruntime', 'torch')"
+                " if n in sys.modules))")  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.stdout.splitlines()[-1] == "loaded:", (args, done.stdout[-500:])
