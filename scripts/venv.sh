@@ -17,6 +17,9 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
 if ! grep -qxF "$want" "$stamp" 2>/dev/null; then
   echo "installing tinyfer[$extras] into .venv ..."
   .venv/bin/python -m pip install --quiet --upgrade "pip>=24"
-  .venv/bin/python -m pip install --quiet -e ".[$extras]"
+  # One line per package as pip collects it, and its summary: progress, not pip's whole log.
+  .venv/bin/python -m pip install -e ".[$extras]" \
+    | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' || true; } \
+    | cut -c1-100
   echo "$want" >> "$stamp"
 fi

@@ -264,3 +264,12 @@ def test_models_lists_the_bundled_ones_without_torch():
     assert done.returncode == 0, done.stderr
     assert "accurate (default)" in done.stdout and "fast" in done.stdout
     assert "they need torch, which comes with the train extra" in done.stdout
+
+
+def test_help_reads_as_unix_help():
+    """Arguments in capitals, flags without a type (typer 0.27 writes {config}, 0.29 <bool>)."""
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "[OPTIONS] CONFIG" in result.output
+    resume = next(line for line in result.output.splitlines() if "--resume" in line)
+    assert "bool" not in resume.lower() and "Continue the run" in resume
