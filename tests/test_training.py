@@ -110,6 +110,8 @@ def test_run_directory_has_everything(synth_prepared, tmp_path):
     assert resolve_model_file(run, onnx=True) == run / "model.onnx"
     assert resolve_model_file(run) == run / "model.pt"
     torch_probs = load_model(run / "model.pt")[0].predict_proba(synth_prepared.X[:8])
+    # The model train() returns is the one it saved (an experiment predicts with it).
+    np.testing.assert_array_equal(result.model.predict_proba(synth_prepared.X[:8]), torch_probs)
     onnx_probs = OnnxClassifier(run / "model.onnx").predict_proba(synth_prepared.X[:8])
     assert np.abs(onnx_probs - torch_probs).max() < 1e-4
     script = (f"import sys; from tinyfer import Recognizer; Recognizer({str(run)!r}); "

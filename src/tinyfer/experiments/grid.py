@@ -25,7 +25,6 @@ from tinyfer.evaluation.metrics import compute_metrics
 from tinyfer.evaluation.report import write_report
 from tinyfer.experiments.executors import run_here, run_processes, run_ray
 from tinyfer.experiments.stats import judge, mcnemar, paired_test, summary
-from tinyfer.training.checkpoint import load_model
 from tinyfer.training.phases import train
 from tinyfer.training.run import config_changes, write_config
 
@@ -256,8 +255,7 @@ def _run_fold(data, cfg, variant: Variant, fold, out: Path, repeat: int) -> dict
     vcfg = from_dict(TrainConfig, {**tree, "seed": cfg.seed + repeat})
     parts = {"train": tr, "val": va, "test": test_idx}
     result = train(vcfg, out, resume=True, data=data, parts=parts, onnx=False)
-    net, _ = load_model(result.checkpoint)  # the selected (best-on-validation) model
-    probs = net.predict_proba(data.X[test_idx])
+    probs = result.model.predict_proba(data.X[test_idx])
     if not cfg.experiment.keep_checkpoints:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return {

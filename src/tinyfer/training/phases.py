@@ -37,7 +37,7 @@ from tinyfer.training.checkpoint import (
 from tinyfer.training.data import FaceDataModule
 from tinyfer.training.export import export_onnx
 from tinyfer.training.fit import best_weights, fit, images_per_s, make_trainer
-from tinyfer.training.models import count_parameters, create_model
+from tinyfer.training.models import FerNet, count_parameters, create_model
 from tinyfer.training.modules import AutoencoderModule, ClassifierModule
 from tinyfer.training.run import check_run_dir, default_run_dir, write_config
 
@@ -46,11 +46,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RunResult:
-    """What :func:`train` leaves: the run directory, the final model file, per-epoch history
-    and the metrics (validation and test)."""
+    """What :func:`train` leaves: the run directory, the final model file and that model
+    (best on validation, adjusted), per-epoch history and the metrics (validation and test)."""
 
     run_dir: Path
     checkpoint: Path
+    model: FerNet
     history: list[dict[str, Any]]
     metrics: dict[str, Any]
 
@@ -354,7 +355,7 @@ def train(
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         if onnx:
             _export(checkpoint, data, parts)
-    return RunResult(run_dir, checkpoint, history, metrics)
+    return RunResult(run_dir, checkpoint, model, history, metrics)
 
 
 def _export(checkpoint: Path, data: Prepared, parts) -> None:
