@@ -283,7 +283,7 @@ def _print_scores(m: dict) -> None:
 def adjust_cmd(
     run: Annotated[Path, typer.Argument(help="A finished run directory.")],
     class_balance: Annotated[
-        str | None,
+        Literal["logit_adjustment", "none"] | None,
         typer.Option(
             help="logit_adjustment (a bias per class, chosen by validation macro-F1) or none; "
             "default: the run's setting"

@@ -56,6 +56,18 @@ class RunResult:
     metrics: dict[str, Any]
 
 
+def _fit_phase(cfg: TrainConfig, run_dir: Path, name: str, title: str, module, dm, phase,
+               monitor: str, mode: str, resume: bool):  # fmt: skip
+    """Fit ``module`` for one phase (``phase``: its epochs and patience), resuming from the
+    phase's last checkpoint; ``(trainer, best-checkpoint callback, history, seconds)``."""
+    trainer, best, epochs = make_trainer(cfg, run_dir, name, phase.epochs, monitor, mode,
+                                         phase.patience)  # fmt: skip
+    log.info("phase %s: model %s, %d epochs, in %s", title, cfg.model.name, phase.epochs, run_dir)
+    start = time.perf_counter()
+    fit(trainer, module, dm, run_dir / "checkpoints" / name / "last.ckpt", resume)
+    return trainer, best, epochs, time.perf_counter() - start
+
+
 def _write_history(rows: list[dict], path: Path) -> None:
     keys = sorted({k for r in rows for k in r}, key=lambda k: (k != "epoch", k))
     with path.open("w", newline="") as f:
@@ -219,12 +231,9 @@ def _run_pretrain(cfg: TrainConfig, setup: Setup, resume: bool) -> dict[str, Any
     module = AutoencoderModule(
         model.encoder, model.make_decoder(), p, cfg.augment, cfg.trainer.channels_last
     )
-    trainer, best, epochs = make_trainer(cfg, run_dir, "pretrain", p.epochs, "val_loss", "min",
-                                     p.patience)  # fmt: skip
-    log.info("phase 1 (autoencoder): model %s, %d epochs, in %s", cfg.model.name, p.epochs, run_dir)
-    start = time.perf_counter()
-    fit(trainer, module, dm, run_dir / "checkpoints" / "pretrain" / "last.ckpt", resume)
-    seconds = time.perf_counter() - start
+    trainer, best, epochs, seconds = _fit_phase(
+        cfg, run_dir, "pretrain", "1 (autoencoder)", module, dm, p, "val_loss", "min", resume
+    )
     module.load_state_dict(best_weights(best.best_model_path, ""))
     history = epochs.rows
     summary = {
@@ -306,12 +315,9 @@ def train(
             counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32
         )
     module = ClassifierModule(model, c, cfg.augment, weights, cfg.trainer.channels_last)
-    trainer, best, epochs = make_trainer(cfg, run_dir, "classify", c.epochs, "val_acc", "max",
-                                     c.patience)  # fmt: skip
-    log.info("phase 2 (classify): model %s, %d epochs, in %s", cfg.model.name, c.epochs, run_dir)
-    start = time.perf_counter()
-    fit(trainer, module, dm, run_dir / "checkpoints" / "classify" / "last.ckpt", resume)
-    seconds = time.perf_counter() - start
+    trainer, best, epochs, seconds = _fit_phase(
+        cfg, run_dir, "classify", "2 (classify)", module, dm, c, "val_acc", "max", resume
+    )
     model.load_state_dict(best_weights(best.best_model_path, "model."))
     model.to(memory_format=torch.contiguous_format).eval()
     history = epochs.rows
