@@ -53,8 +53,7 @@ def measure(args, out: Path, work: Path) -> dict:
 
     first = faces_of(evals[0][0])
     test, training = select_split(first, evals[0][1]), select_split(first, "Training")
-    check = test.X[:: max(1, len(test) // 512)][:512]
-    calibration = training.X[:: max(1, len(training) // 512)][:512]
+    check, calibration = test.spread(512), training.spread(512)
     fp32 = export_onnx(args.run_dir, work / "fp32.onnx", check_faces=check, eval_data=test,
                        tta=args.tta)  # fmt: skip
     int8 = export_onnx(args.run_dir, work / "int8.onnx", check_faces=check, int8=True,

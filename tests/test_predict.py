@@ -198,6 +198,15 @@ def test_bad_arguments_are_refused_when_the_recognizer_is_made(onnx_model, kwarg
         Recognizer(onnx_model, **kwargs)
 
 
+def test_each_detector_searches_its_own_default_unless_told(onnx_model):
+    """Haar on photos: 0.2 and step 1.2; MTCNN: its own 0.1; --min-face overrides both."""
+    assert vars(Recognizer(onnx_model, detector="haar").detector).items() >= {
+        "min_face": 0.2, "scale_factor": 1.2}.items()  # fmt: skip
+    assert Recognizer(onnx_model, detector="mtcnn").detector.min_face == 0.1
+    for name in ("haar", "mtcnn"):
+        assert Recognizer(onnx_model, detector=name, min_face=0.3).detector.min_face == 0.3
+
+
 def test_bundled_model_finds_the_mug_face(mug_frame):
     from tinyfer.core.model_files import BUNDLED_MODEL
 

@@ -154,3 +154,13 @@ def test_several_paths_prepare_each_and_combine(synth_mug, tmp_path):
     assert np.array_equal(both.X, np.concatenate([one.X, one.X]))
     names = sorted(set(both.sources.tolist()))
     assert len(names) == 2 and len(set(both.subjects.tolist())) == 2 * len(set(one.subjects))
+
+
+def test_spread_takes_faces_from_every_part_of_the_set(synth_prepared):
+    data = load_prepared(synth_prepared.file)
+    n = len(data)
+    numbered = dataclasses.replace(data, X=np.arange(n).reshape(-1, 1, 1))  # face i holds i
+    picked = numbered.spread(10).ravel()
+    assert len(picked) == 10 and len(set(picked)) == 10 and picked[0] == 0
+    assert np.diff(picked).max() <= n // 10 and picked[-1] >= n - 2 * (n // 10)
+    assert len(data.spread(10 * n)) == n  # never more than there is

@@ -456,9 +456,6 @@ def export_cmd(
     from tinyfer.training.checkpoint import load_model
     from tinyfer.training.export import export_model
 
-    def sample(prepared):
-        return prepared.X[:: max(1, len(prepared) // faces)][:faces]
-
     def work():
         evaluation = check = calibration = chosen = None
         torch_model, meta = load_model(resolve_model_file(model))
@@ -466,8 +463,8 @@ def export_cmd(
             splits = [split] if calibration_split in (None, split) else [split, calibration_split]
             sets = eval_sets(model, meta, data, splits)  # the data prepared once
             chosen, calibrate_on = sets[0], sets[-1]
-            evaluation, check = chosen.faces, sample(chosen.faces)
-            calibration = sample(calibrate_on.faces)
+            evaluation, check = chosen.faces, chosen.faces.spread(faces)
+            calibration = calibrate_on.faces.spread(faces)
         result = export_model(
             torch_model, meta, onnx, check_faces=check, int8=int8, calibration_faces=calibration,
             eval_data=evaluation, tta=tta,

@@ -78,6 +78,11 @@ class Prepared:
     def img_size(self) -> int:
         return int(self.X.shape[1])
 
+    def spread(self, n: int) -> np.ndarray:
+        """Up to ``n`` faces taken evenly over the set (every k-th, so every part of a set
+        ordered by class or subject is in): faces to check an export or calibrate int8 on."""
+        return self.X[:: max(1, len(self) // n)][:n]
+
 
 _COLUMNS = ("X", "y", "subjects", "splits", "paths", "takes", "frames", "soft", "valid", "sources")
 

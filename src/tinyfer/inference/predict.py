@@ -20,6 +20,10 @@ from tinyfer.core.io import iter_frames, load_image
 from tinyfer.errors import TinyferError
 from tinyfer.inference.classifier import load_classifier
 
+#: Haar on photos: a larger smallest face and a coarser pyramid than for preparing datasets
+#: (the MUG frame in 6.4 ms instead of 41, every face still found; benchmarks/README.md).
+HAAR_FOR_PHOTOS: dict[str, float] = {"min_face": 0.2, "scale_factor": 1.2}
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -88,10 +92,11 @@ class Recognizer:
     (``tinyfer.core.faces.geometry``; a face without landmarks by the detector's calibrated box
     framing), or, for model files made before that geometry, the box widened by a margin.
     ``min_face`` is the smallest face to find as a fraction of the image's shorter side
-    (default: 0.1 for MTCNN, 0.2 for Haar with pyramid step ``scale_factor`` 1.2, which keeps an
-    896x896 frame under 10 ms on one core). With ``small_images_are_faces``, a nearly square
-    image of 24 to 95 px where no face is found is taken to be a face crop (FER2013, CK+48
-    style) and classified whole, with detector score 0.0.
+    (default: MTCNN's 0.1; for Haar :data:`HAAR_FOR_PHOTOS`, 0.2 with pyramid step
+    ``scale_factor`` 1.2, which keeps an 896x896 frame under 10 ms on one core). With
+    ``small_images_are_faces``, a nearly square image of 24 to 95 px where no face is found
+    is taken to be a face crop (FER2013, CK+48 style) and classified whole, with detector
+    score 0.0.
     """
 
     def __init__(
@@ -100,7 +105,7 @@ class Recognizer:
         *,
         detector: str | FaceDetector = "mtcnn",
         min_face: float | None = None,
-        scale_factor: float = 1.2,
+        scale_factor: float = HAAR_FOR_PHOTOS["scale_factor"],
         threads: int | None = None,
         small_images_are_faces: bool = True,
     ):
@@ -119,11 +124,11 @@ class Recognizer:
         if isinstance(detector, str):
             kwargs: dict[str, Any] = {}
             if detector == "haar":
-                kwargs = {"min_face": 0.2 if min_face is None else min_face,
-                          "scale_factor": scale_factor, "find_eyes": self.align}  # fmt: skip
+                kwargs = {**HAAR_FOR_PHOTOS, "scale_factor": scale_factor, "find_eyes": self.align}
             elif detector == "mtcnn":
-                kwargs = {"min_face": 0.1 if min_face is None else min_face,
-                          "threads": threads or 1}  # fmt: skip
+                kwargs = {"threads": threads or 1}  # min_face: MTCNN's own default
+            if min_face is not None and detector != "none":
+                kwargs["min_face"] = min_face
             detector = create_detector(detector, **kwargs)
         self.detector = detector
         self.small_images_are_faces = small_images_are_faces
