@@ -177,7 +177,7 @@ def test_prepare_cost_runs(synth_mug, tmp_path):
 
 
 def test_every_published_figure_is_recorded():
-    """benchmarks/README.md and the model cards: no figure that no results file holds."""
+    """benchmarks/README.md, the model cards, README.md's results: every figure recorded."""
     done = subprocess.run([sys.executable, str(BENCH / "figures.py")], capture_output=True,
                           text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stdout
