@@ -273,3 +273,13 @@ def test_help_reads_as_unix_help():
     assert "[OPTIONS] CONFIG" in result.output
     resume = next(line for line in result.output.splitlines() if "--resume" in line)
     assert "bool" not in resume.lower() and "Continue the run" in resume
+
+
+def test_every_command_has_a_one_line_summary():
+    """The command list shows a docstring's first paragraph as it is written, breaks too."""
+    from tinyfer.cli import data_app
+
+    for typer_app in (app, data_app):
+        for command in typer_app.registered_commands:
+            first = (command.callback.__doc__ or "").strip().split("\n\n")[0]
+            assert first and "\n" not in first, (command.name, first)

@@ -241,22 +241,37 @@ NodesOpt = Annotated[int | None, typer.Option(help="Lightning num_nodes (multi-n
 StrategyOpt = Annotated[str | None, typer.Option(help="Lightning strategy (e.g. ddp).")]
 
 
-@app.command("train")
-def train_cmd(
-    config: Annotated[Path, typer.Argument(help="YAML config (see configs/).")],
-    set_: SetOpt = None,
-    out: OutOpt = None,
-    resume: ResumeOpt = False,
-    devices: DevicesOpt = None,
-    num_nodes: NodesOpt = None,
-    strategy: StrategyOpt = None,
-):
-    """Train a model: phase 1 (autoencoder) if configured, then phase 2 (classification)."""
-    result = _training("train", config, set_, out, resume, devices, num_nodes, strategy)
+def _training_command(phase: str, doc: str, report):
+    """The ``train`` or ``pretrain`` command: the same options, ``report`` of what it returns."""
+
+    def command(
+        config: Annotated[Path, typer.Argument(help="YAML config (see configs/).")],
+        set_: SetOpt = None,
+        out: OutOpt = None,
+        resume: ResumeOpt = False,
+        devices: DevicesOpt = None,
+        num_nodes: NodesOpt = None,
+        strategy: StrategyOpt = None,
+    ):
+        report(_training(phase, config, set_, out, resume, devices, num_nodes, strategy))
+
+    command.__doc__ = doc
+    return command
+
+
+def _report_run(result) -> None:
     _print_scores(result.metrics)
     typer.echo(
         f"results: {result.run_dir} (model.pt, model.onnx, metrics.json, history.csv, curves.png)"
     )
+
+
+app.command("train")(_training_command(
+    "train", "Train a model: phase 1 (autoencoder) if configured, then phase 2 "
+    "(classification).", _report_run))  # fmt: skip
+app.command("pretrain")(_training_command(
+    "pretrain", "Run phase 1 alone: train the encoder as an autoencoder; writes encoder.pt.",
+    lambda encoder: typer.echo(f"encoder: {encoder}")))  # fmt: skip
 
 
 def _print_scores(m: dict) -> None:
@@ -293,26 +308,13 @@ def adjust_cmd(
         bool | None, typer.Option(help="Fit the temperature; default: the run's setting")
     ] = None,
 ):
-    """Fit a run's class balance and temperature again on its validation split, without
-    retraining; rewrites its model.pt and metrics.json."""
+    """Fit a run's class balance and temperature again, without retraining.
+
+    Both are fitted on the run's validation split; rewrites its model.pt, model.onnx and
+    metrics.json."""
     from tinyfer.training.phases import adjust
 
     _print_scores(_run(lambda: adjust(run, class_balance=class_balance, calibrate=calibrate)))
-
-
-@app.command("pretrain")
-def pretrain_cmd(
-    config: Annotated[Path, typer.Argument(help="YAML config (see configs/).")],
-    set_: SetOpt = None,
-    out: OutOpt = None,
-    resume: ResumeOpt = False,
-    devices: DevicesOpt = None,
-    num_nodes: NodesOpt = None,
-    strategy: StrategyOpt = None,
-):
-    """Run phase 1 alone: train the encoder as an autoencoder; writes encoder.pt."""
-    encoder = _training("pretrain", config, set_, out, resume, devices, num_nodes, strategy)
-    typer.echo(f"encoder: {encoder}")
 
 
 @app.command("models")
@@ -450,8 +452,10 @@ def export_cmd(
         bool, typer.Option(help="Average each face with its mirror image, inside the graph.")
     ] = False,
 ):
-    """Export a trained model to ONNX, checked against torch on real faces; with --data, the
-    accuracy of torch and of the exported file on --split (the cost of --int8)."""
+    """Export a trained model to ONNX, checked against torch on real faces.
+
+    With --data, the accuracy of torch and of the exported file on --split (the cost of
+    --int8)."""
     from tinyfer.evaluation.evaluate import eval_sets
     from tinyfer.training.checkpoint import load_model
     from tinyfer.training.export import export_model
@@ -608,7 +612,7 @@ def serve_cmd(
         list[str] | None, typer.Option(help="An origin allowed to call from a browser (repeat).")
     ] = None,
 ):
-    """Serve the recognizer over HTTP (needs the serve extra): /v1/predict, /docs, a page at /."""
+    """Serve the recognizer over HTTP: /v1/predict, /docs, a page at / (the serve extra)."""
     from tinyfer.inference.serve import MB, ServeConfig, serve
 
     cfg = ServeConfig(model=model, api_key=api_key, workers=workers, queue=queue,
