@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,3 +111,14 @@ def non_images(folder: Path, problems: list[Problem]) -> None:
     for p in sorted(folder.iterdir()):
         if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES and not p.name.startswith("."):
             problems.append(Problem(str(p), "not_image", "file without an image suffix, left out"))
+
+
+def labelled_images(
+    root: Path, problems: list[Problem], *, skip_unknown: bool
+) -> Iterator[tuple[Path, str]]:
+    """Every image ``root/<label>/<image>`` with its canonical label; the problems of the label
+    folders (unknown labels) and of files that are not images are added to ``problems``."""
+    for folder, label in label_folders(root, problems, skip_unknown=skip_unknown):
+        non_images(folder, problems)
+        for path in image_files(folder):
+            yield path, label

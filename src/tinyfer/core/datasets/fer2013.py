@@ -11,15 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyfer.core.datasets.base import (
-    Problem,
-    Sample,
-    Scan,
-    image_files,
-    label_folders,
-    non_images,
-    require_dir,
-)
+from tinyfer.core.datasets.base import Problem, Sample, Scan, labelled_images, require_dir
 from tinyfer.core.labels import EMOTIONS
 from tinyfer.errors import DatasetError
 
@@ -38,15 +30,13 @@ def read_fer2013(root: str | Path, *, skip_unknown: bool = False) -> Scan:
     samples: list[Sample] = []
     problems: list[Problem] = []
     for part in parts:
-        for folder, label in label_folders(part, problems, skip_unknown=skip_unknown):
-            non_images(folder, problems)
-            for path in image_files(folder):
-                usage = path.stem.split("_", 1)[0]
-                if usage not in USAGES:
-                    # Re-distributed copies sometimes lose the prefix; the folder still says
-                    # train or test, but not which test half, so say so.
-                    usage = "Training" if part.name == "train" else "Test"
-                samples.append(Sample(str(path), label, split=usage))
+        for path, label in labelled_images(part, problems, skip_unknown=skip_unknown):
+            usage = path.stem.split("_", 1)[0]
+            if usage not in USAGES:
+                # Re-distributed copies sometimes lose the prefix; the folder still says
+                # train or test, but not which test half, so say so.
+                usage = "Training" if part.name == "train" else "Test"
+            samples.append(Sample(str(path), label, split=usage))
     if not samples:
         raise DatasetError(f"{root}: no images under train/ or test/")
     return Scan(format="fer2013", root=str(root), samples=samples, problems=problems)

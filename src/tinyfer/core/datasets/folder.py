@@ -5,15 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tinyfer.core.datasets.base import (
-    Problem,
-    Sample,
-    Scan,
-    image_files,
-    label_folders,
-    non_images,
-    require_dir,
-)
+from tinyfer.core.datasets.base import Problem, Sample, Scan, labelled_images, require_dir
 from tinyfer.errors import DatasetError
 
 
@@ -29,19 +21,17 @@ def read_folder(
     pattern = re.compile(subject_regex) if subject_regex else None
     samples: list[Sample] = []
     problems: list[Problem] = []
-    for folder, label in label_folders(root, problems, skip_unknown=skip_unknown):
-        non_images(folder, problems)
-        for path in image_files(folder):
-            subject = None
-            if pattern is not None:
-                m = pattern.search(path.name)
-                if not m:
-                    problems.append(
-                        Problem(str(path), "bad_name", f"no subject id matches {subject_regex!r}")
-                    )
-                    continue
-                subject = m.group(1) if m.groups() else m.group(0)
-            samples.append(Sample(str(path), label, subject=subject))
+    for path, label in labelled_images(root, problems, skip_unknown=skip_unknown):
+        subject = None
+        if pattern is not None:
+            m = pattern.search(path.name)
+            if not m:
+                problems.append(
+                    Problem(str(path), "bad_name", f"no subject id matches {subject_regex!r}")
+                )
+                continue
+            subject = m.group(1) if m.groups() else m.group(0)
+        samples.append(Sample(str(path), label, subject=subject))
     if not samples:
         raise DatasetError(f"{root}: no images in any label folder")
     return Scan(format="folder", root=str(root), samples=samples, problems=problems)
