@@ -21,13 +21,11 @@ def _plt():
 
 def _save(fig, path: str | Path, title: str = "", dpi: int = 130) -> Path:
     """Title, tight layout, write, close: the last steps of every figure."""
-    import matplotlib.pyplot as plt
-
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    _plt().close(fig)
     return Path(path)
 
 
