@@ -35,7 +35,7 @@ from tinyfer.training.checkpoint import (
     save_model,
 )
 from tinyfer.training.data import FaceDataModule
-from tinyfer.training.export import export_onnx
+from tinyfer.training.export import export_model
 from tinyfer.training.fit import best_weights, fit, images_per_s, make_trainer
 from tinyfer.training.models import FerNet, count_parameters, create_model
 from tinyfer.training.modules import AutoencoderModule, ClassifierModule
@@ -193,7 +193,7 @@ def adjust(
     save_model(model_file, model, meta)
     metrics_file.write_text(json.dumps(metrics, indent=2))
     if (run_dir / "model.onnx").is_file():  # the adjustments live in the graph too
-        _export(model_file, data, parts)
+        _export(model, meta, model_file, data, parts)
     return metrics
 
 
@@ -360,16 +360,17 @@ def train(
         plot_history(history, run_dir / "curves.png", title=f"{cfg.model.name}: phase 2")
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         if onnx:
-            _export(checkpoint, data, parts)
+            _export(model, meta, checkpoint, data, parts)
     return RunResult(run_dir, checkpoint, model, history, metrics)
 
 
-def _export(checkpoint: Path, data: Prepared, parts) -> None:
-    """``model.onnx`` beside ``model.pt``, checked against torch on validation faces. A
-    failed export costs only that file: the run and its model.pt stand."""
+def _export(model: FerNet, meta: ModelMeta, checkpoint: Path, data: Prepared, parts) -> None:
+    """``model.onnx`` of the model just saved as ``checkpoint``, beside it, checked against
+    torch on validation faces. A failed export costs only that file: the run and its model.pt
+    stand."""
     faces = data.X[parts["val"][:64]] if len(parts["val"]) else None
     try:
-        result = export_onnx(checkpoint, checkpoint.with_suffix(".onnx"), check_faces=faces)
+        result = export_model(model, meta, checkpoint.with_suffix(".onnx"), check_faces=faces)
     except Exception as exc:  # an exporter fault costs the file, not the run
         log.warning("model.onnx not written (%s); `tinyfer export` can retry. Prediction "
                     "with this run uses model.pt (and torch)", exc)  # fmt: skip
