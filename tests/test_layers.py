@@ -116,7 +116,7 @@ def test_the_service_loads_no_training_or_evaluation():
 
 
 def test_the_commands_help_loads_no_numpy_or_opencv():
-    """``tinyfer --help`` and ``tinyfer predict --help`` answer at once: no layer imported."""
+    """``tinyfer --help`` and the commands' help answer at once: no layer imported."""
     for args in (["--help"], ["predict", "--help"], ["train", "--help"]):
         code = ("import sys\nfrom tinyfer.cli import main\n"
                 f"sys.argv = ['tinyfer', *{args!r}]\n"
