@@ -223,26 +223,15 @@ def _train_config(config: Path, overrides, devices, num_nodes, strategy, resume=
     return cfg
 
 
-def _training(phase: str, config, overrides, out, resume, devices, num_nodes, strategy):
-    """``train`` or ``pretrain`` of ``training.phases`` on the config and its overrides, the
-    config checked before torch and Lightning are imported."""
-
-    def work():
-        cfg = _train_config(config, overrides, devices, num_nodes, strategy, resume, out)
-        from tinyfer.training import phases
-
-        return getattr(phases, phase)(cfg, out, resume=resume)
-
-    return _run(work)
-
-
 DevicesOpt = Annotated[str | None, typer.Option(help="Lightning devices (e.g. 2, auto).")]
 NodesOpt = Annotated[int | None, typer.Option(help="Lightning num_nodes (multi-node DDP).")]
 StrategyOpt = Annotated[str | None, typer.Option(help="Lightning strategy (e.g. ddp).")]
 
 
 def _training_command(phase: str, doc: str, report):
-    """The ``train`` or ``pretrain`` command: the same options, ``report`` of what it returns."""
+    """The ``train`` or ``pretrain`` command: ``training.phases``'s function of that name on
+    the config and its overrides (checked before torch and Lightning are imported), then
+    ``report`` of what it returns."""
 
     def command(
         config: Annotated[Path, typer.Argument(help="YAML config (see configs/).")],
@@ -253,7 +242,13 @@ def _training_command(phase: str, doc: str, report):
         num_nodes: NodesOpt = None,
         strategy: StrategyOpt = None,
     ):
-        report(_training(phase, config, set_, out, resume, devices, num_nodes, strategy))
+        def work():
+            cfg = _train_config(config, set_, devices, num_nodes, strategy, resume, out)
+            from tinyfer.training import phases
+
+            return getattr(phases, phase)(cfg, out, resume=resume)
+
+        report(_run(work))
 
     command.__doc__ = doc
     return command

@@ -18,7 +18,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from tinyfer.core.config import AugmentConfig, TrainConfig, command_line, to_dict
+from tinyfer.core.config import TrainConfig, command_line, to_dict
 from tinyfer.core.inputs import model_input
 from tinyfer.core.model_files import ModelMeta
 from tinyfer.core.prepare import Prepared, prepare, preprocessing_of
@@ -128,7 +128,6 @@ def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None) -> Setup
     model = create_model(
         cfg.model.name, len(data.labels), img_size=data.img_size, dropout=cfg.model.dropout
     )
-    assert isinstance(cfg.augment, AugmentConfig)
     return Setup(None, data, parts, dm, model)
 
 
