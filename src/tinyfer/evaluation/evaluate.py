@@ -175,12 +175,13 @@ def eval_sets(
         block = whole.sources == list(dict.fromkeys(whole.sources.tolist()))[same[0]]
     everything = whole.subset(np.flatnonzero(block))
     named = set(everything.splits.tolist()) - {""}  # this dataset's own split names
+    of_run = [s is None or (s in ("train", "val", "test") and s not in named) for s in splits]
+    parts = split_of_run(whole, run) if any(of_run) else {}
     out = []
-    for split in splits:
-        if split is None or (split in ("train", "val", "test") and split not in named):
+    for split, is_part in zip(splits, of_run):
+        if is_part:
             role = split or "test"
-            part = split_of_run(whole, run)[role]
-            part = part[block[part]]
+            part = parts[role][block[parts[role]]]
             log.info("%s is the run's own data, prepared as in training: evaluating the run's "
                      "%s part (%d faces)", data, role, len(part))  # fmt: skip
             out.append(EvalSet(everything, whole.subset(part), role, of_run=True))
