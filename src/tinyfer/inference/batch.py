@@ -11,7 +11,7 @@ import glob
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO
 
@@ -71,9 +71,9 @@ class Summary:
     def add(self, other: Summary) -> None:
         """Count ``other``'s inputs in this one too (a Ray worker's; its problems come back
         apart, as each input's)."""
-        for name in ("images", "videos", "frames", "faces", "without_face", "box_framed",
-                     "skipped"):  # fmt: skip
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for f in fields(self):
+            if f.name != "failed":  # the counts; problems are reported per input
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 def expand_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[tuple[str, str]], int]:
