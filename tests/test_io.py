@@ -146,3 +146,48 @@ def test_exif_orientation_is_applied(tmp_path):
     shown = load_image(path, gray=True)
     assert shown.shape == (40, 20)  # upright: portrait
     assert shown[:5, -5:].mean() > 200 and shown[:5, :5].mean() < 50  # now top-right
+
+
+def _jpeg_header(path, width: int, height: int):
+    """A JPEG whose header claims ``width`` x ``height`` (the scan data is a small image's)."""
+    buf = io.BytesIO()
+    Image.new("L", (16, 16), 128).save(buf, "JPEG")
+    data = bytearray(buf.getvalue())
+    sof = data.index(b"\xff\xc0")  # baseline frame header: length, precision, height, width
+    data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_extreme_shapes_are_refused_before_decoding(tmp_path):
+    import resource
+
+    strip = tmp_path / "strip.png"  # 1 x 50M: under the pixel limit, and 17 GB for OpenCV
+    Image.new("L", (MAX_PIXELS, 1), 90).save(strip, compress_level=9)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ImageError, match=r"strip.png: a 50000000x1 image is too elongated"):
+        load_image(strip)
+    with pytest.raises(ImageError, match=r"<array>: a 1x400 image is too elongated"):
+        load_image(np.zeros((400, 1), np.uint8))
+    header = _jpeg_header(tmp_path / "huge.jpg", 20000, 20000)
+    with pytest.raises(ImageError, match=r"huge.jpg: image too large \(Image size \(400000000"):
+        load_image(header)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 200, grown_mb  # nothing decoded (the strip's own creation aside)
+    assert load_image(np.zeros((40, 800), np.uint8)).shape == (40, 800)  # 20:1 is still allowed
+
+
+def test_the_cli_skips_extreme_shapes_and_goes_on(tmp_path, face_frames):
+    from typer.testing import CliRunner
+
+    from tinyfer.cli import app
+
+    Image.new("L", (MAX_PIXELS, 1), 90).save(tmp_path / "strip.png", compress_level=9)
+    _jpeg_header(tmp_path / "huge.jpg", 20000, 20000)
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "strip.png"), str(tmp_path /
+                                      "huge.jpg"), str(face_frames[0]), "--detector", "haar",
+                                      "--format", "json", "--prior", "training"])  # fmt: skip
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert "strip.png: a 50000000x1 image is too elongated" in result.stderr
+    assert "huge.jpg: image too large" in result.stderr
+    assert "1 image(s): 1 face(s); 2 input(s) skipped" in result.stderr

@@ -18,13 +18,13 @@ from typing import Annotated, Literal
 
 import typer
 from rich.logging import RichHandler
-from rich.markup import escape
 from rich.table import Table
 
 # The light modules only; each command imports its own layer when it runs (so `tinyfer
 # predict` never pays for torch or Lightning, nor `tinyfer --help` for numpy and OpenCV).
 from tinyfer.core.config import DataConfig, Executor, Format, TrainConfig, from_dict
 from tinyfer.core.model_files import BUNDLED_MODELS, DEFAULT_MODEL, resolve_model_file
+from tinyfer.core.terminal import PrintableRecords, styled
 from tinyfer.core.terminal import console as make_console
 from tinyfer.errors import TinyferError
 
@@ -63,6 +63,7 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
         handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
     if not verbose:
         handler.addFilter(_ours_or_errors)
+    handler.addFilter(PrintableRecords())
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[handler]
     )
@@ -72,12 +73,30 @@ def _err():
     return make_console(stderr=True)
 
 
+PriorOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The class prior the predictions assume: balanced (default), training (the "
+        "model's training frequencies) or label=weight pairs relative to balanced "
+        "(neutral=0.5,anger=2).",
+        show_default=False,
+    ),
+]
+
+
+def _prior(text: str | None):
+    """``--prior`` parsed (None: the default); TinyferError for a malformed one."""
+    from tinyfer.core.priors import parse_prior
+
+    return None if text is None else parse_prior(text)
+
+
 def _run(fn):
     """Call ``fn``; a TinyferError becomes a one-line message and exit status 2."""
     try:
         return fn()
     except TinyferError as exc:
-        _err().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        _err().print(styled("error:", "bold red", exc), soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -361,6 +380,7 @@ def evaluate_cmd(
         typer.Option(help="Leave out faces with a pixel-identical copy in this split (Training)."),
     ] = None,
     skip_unknown: Annotated[bool, typer.Option(help="Leave unknown label folders out.")] = False,
+    prior: PriorOpt = None,
 ):
     """Accuracy, balanced accuracy, macro-F1, per-class scores, confusion matrix, mistakes."""
     from tinyfer.evaluation.evaluate import evaluate
@@ -376,6 +396,7 @@ def evaluate_cmd(
             progress=not as_json,
             exclude_copies_of=exclude_copies_of,
             skip_unknown=skip_unknown,
+            prior=_prior(prior),
         )
     )
     if as_json:
@@ -531,6 +552,7 @@ def predict_cmd(
     ] = "local",
     workers: Annotated[int, typer.Option(min=1, help="Ray: workers, a recognizer each.")] = 2,
     address: AddressOpt = None,
+    prior: PriorOpt = None,
 ):
     """Recognise the expressions of the faces in images, folders, videos or a camera.
 
@@ -546,10 +568,10 @@ def predict_cmd(
     err = _err()
 
     def problem(source: str, message: str) -> None:
-        err.print(f"[bold red]skipped:[/] {source}: {message}", highlight=False, soft_wrap=True)
+        err.print(styled("skipped:", "bold red", f"{source}: {message}"), soft_wrap=True)
 
     make = functools.partial(Recognizer, model, detector=detector, min_face=min_face,
-                             threads=threads)  # fmt: skip
+                             threads=threads, prior=_run(lambda: _prior(prior)))  # fmt: skip
     rec = _run(make)  # here too on Ray: a bad --model fails before the workers start
     ray = None
     if executor == "ray":
@@ -606,11 +628,13 @@ def serve_cmd(
     cors: Annotated[
         list[str] | None, typer.Option(help="An origin allowed to call from a browser (repeat).")
     ] = None,
+    prior: PriorOpt = None,
 ):
     """Serve the recognizer over HTTP: /v1/predict, /docs, a page at / (the serve extra)."""
     from tinyfer.inference.serve import MB, ServeConfig, serve
 
-    cfg = ServeConfig(model=model, api_key=api_key, workers=workers, queue=queue,
+    cfg = ServeConfig(model=model, prior=_run(lambda: _prior(prior)), api_key=api_key,
+                      workers=workers, queue=queue,
                       max_bytes=int(max_mb * MB), timeout=timeout, cors=cors or [])  # fmt: skip
     _run(lambda: serve(cfg, host, port))
 
@@ -691,12 +715,12 @@ def main() -> None:
 
         extra = EXTRA_MODULES[module]
         _err().print(
-            "[bold red]error:[/] "
-            + escape(
+            styled(
+                "error:",
+                "bold red",
                 f"this needs {module}, which comes with the {extra} extra: pip install "
-                f"'tinyfer[{extra}]' (from a checkout: pip install '.[{extra}]')"
+                f"'tinyfer[{extra}]' (from a checkout: pip install '.[{extra}]')",
             ),
-            highlight=False,
             soft_wrap=True,
         )
         raise SystemExit(2) from None

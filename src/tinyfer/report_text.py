@@ -11,6 +11,7 @@ from tinyfer.core.audit import Audit
 from tinyfer.core.datasets import Problem
 from tinyfer.core.prepare import Prepared
 from tinyfer.core.terminal import console as make_console
+from tinyfer.core.terminal import styled
 
 _SHOW = 10  # problems listed by name before the rest are only counted
 
@@ -19,7 +20,7 @@ def _problem_lines(console: Console, problems: list, title: str) -> None:
     if not problems:
         return
     kinds = Counter(p.kind for p in problems)
-    console.print(f"[bold]{title}[/]: " + ", ".join(f"{k} {n}" for k, n in kinds.items()))
+    console.print(styled(f"{title}:", "bold", ", ".join(f"{k} {n}" for k, n in kinds.items())))
     for p in problems[:_SHOW]:
         console.print(f"  {p.kind}: {p.path}: {p.message}", highlight=False)
     if len(problems) > _SHOW:
@@ -28,7 +29,7 @@ def _problem_lines(console: Console, problems: list, title: str) -> None:
 
 def print_audit(audit: Audit) -> None:
     console = make_console()
-    console.print(f"[bold]{audit.root}[/] ({audit.format}): {audit.samples} images")
+    console.print(styled(str(audit.root), "bold", f"({audit.format}): {audit.samples} images"))
     labels = sorted({name for c in audit.counts.values() for name in c})
     table = Table("split", *labels, "total")
     for split, c in audit.counts.items():
@@ -62,11 +63,12 @@ def print_audit(audit: Audit) -> None:
 def print_prepared(prepared: Prepared) -> None:
     console = make_console()
     m = prepared.manifest
-    console.print(
-        f"[bold]{m['root']}[/] ({m['format']}, detector {m['detector']}): "
-        f"{m['samples_kept']} of {m['samples_read']} samples kept as "
-        f"{prepared.img_size}x{prepared.img_size} crops in {m['seconds']} s"
+    summary = (
+        f"({m['format']}, detector {m['detector']}): {m['samples_kept']} of "
+        f"{m['samples_read']} samples kept as {prepared.img_size}x{prepared.img_size} crops in "
+        f"{m['seconds']} s"
     )
+    console.print(styled(str(m["root"]), "bold", summary))
     table = Table(*m["labels"], "total")
     table.add_row(*(str(m["counts"][n]) for n in m["labels"]), str(m["samples_kept"]))
     console.print(table)

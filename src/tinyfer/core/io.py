@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 
 #: Images above this many pixels are refused before decoding (a decompression-bomb guard).
 MAX_PIXELS = 50_000_000
+#: Images longer than this many times their width (or wider than this many times their height)
+#: are refused before decoding: no face fits such a strip, and the work on one (padding and
+#: enlarging for the detector) scales with its longer side (a 1x50M PNG asked for 17 GB).
+MAX_ASPECT = 20
 #: Image files above this size are refused before reading (a 50-megapixel BMP is 150 MB).
 MAX_FILE_BYTES = 256 * 1024 * 1024
 #: The raster formats Pillow may open (never EPS, which it would hand to Ghostscript, nor
@@ -48,6 +52,8 @@ def load_image(
     the problem.
     """
     if isinstance(source, np.ndarray):
+        if source.ndim >= 2:
+            _check_shape(source.shape[1], source.shape[0], name or "<array>", max_pixels)
         return _from_array(source, gray=gray)
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -101,13 +107,21 @@ def _decode(data: bytes, *, name: str, gray: bool, max_pixels: int) -> np.ndarra
     return _from_pil(img, name=name, gray=gray, max_pixels=max_pixels)
 
 
-def _from_pil(img: Any, *, name: str, gray: bool, max_pixels: int) -> np.ndarray:
-    width, height = img.size
+def _check_shape(width: int, height: int, name: str, max_pixels: int) -> None:
+    """ImageTooLarge for an image over ``max_pixels``, ImageError for one beyond
+    :data:`MAX_ASPECT`: checked before any allocation that grows with the image."""
     if width * height > max_pixels:
         raise ImageTooLarge(
             f"{name}: image too large ({width}x{height} = {width * height / 1e6:.0f} megapixels; "
             f"the limit is {max_pixels / 1e6:.0f}); downscale it first"
         )
+    if max(width, height) > MAX_ASPECT * max(min(width, height), 1):
+        raise ImageError(f"{name}: a {width}x{height} image is too elongated to hold a face "
+                         f"(sides more than {MAX_ASPECT}:1); crop it first")  # fmt: skip
+
+
+def _from_pil(img: Any, *, name: str, gray: bool, max_pixels: int) -> np.ndarray:
+    _check_shape(*img.size, name, max_pixels)
     try:
         img.load()
         img = _upright(img)

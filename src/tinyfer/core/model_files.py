@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tinyfer.core.priors import ClassPrior
 from tinyfer.errors import TinyferError
 
 ASSETS = Path(__file__).parents[1] / "assets"
@@ -31,6 +32,9 @@ class ModelMeta:
     preprocessing: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: The training class frequencies and the shift the stored output carries (None: a file
+    #: made before deployment priors, which predicts under its training prior only).
+    class_prior: ClassPrior | None = None
 
 
 def resolve_model_file(path: str | Path | None, *, onnx: bool = False) -> Path:

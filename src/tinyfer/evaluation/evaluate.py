@@ -13,6 +13,13 @@ import numpy as np
 from tinyfer.core.config import TrainConfig, command_line
 from tinyfer.core.model_files import resolve_model_file
 from tinyfer.core.prepare import Prepared, data_config_for, load_prepared, prepare
+from tinyfer.core.priors import (
+    PriorSpec,
+    effective_prior,
+    prior_name,
+    prior_shift,
+    shift_probabilities,
+)
 from tinyfer.core.splits import split_of_run
 from tinyfer.errors import TinyferError
 from tinyfer.evaluation.figures import plot_confusion, plot_misclassified
@@ -45,9 +52,12 @@ class Evaluation:
         }
 
 
-def evaluate_arrays(model, labels: tuple[str, ...], data: Prepared) -> Evaluation:
+def evaluate_arrays(
+    model, labels: tuple[str, ...], data: Prepared, shift: np.ndarray | None = None
+) -> Evaluation:
     """Predict ``data`` with ``model`` (anything with ``predict_proba``) whose classes are
-    ``labels``; samples of a class the model does not know are counted and left out."""
+    ``labels``, its output moved to a prior by ``shift`` (:func:`~tinyfer.core.priors.prior_shift`);
+    samples of a class the model does not know are counted and left out."""
     index = {name: i for i, name in enumerate(labels)}
     data_labels = np.array(data.labels)[data.y]
     known = np.array([name in index for name in data_labels], dtype=bool)
@@ -64,7 +74,7 @@ def evaluate_arrays(model, labels: tuple[str, ...], data: Prepared) -> Evaluatio
             f"data: {', '.join(data.labels)})"
         )
     y_true = np.array([index[name] for name in data_labels[known]])
-    probs = model.predict_proba(data.X[known])
+    probs = shift_probabilities(model.predict_proba(data.X[known]), shift)
     y_pred = probs.argmax(1)
     return Evaluation(
         metrics=compute_metrics(y_true, y_pred, labels, probs),
@@ -233,13 +243,17 @@ def evaluate(
     progress: bool = True,
     exclude_copies_of: str | None = None,
     skip_unknown: bool = False,
+    prior: PriorSpec | None = None,
 ) -> tuple[Evaluation, Path]:
     """Evaluate a model file (or run directory) on a dataset (``split`` as
     :func:`eval_set` chooses it); writes metrics.json, confusion.png and misclassified.png
     to ``out_dir``. ``exclude_copies_of`` (a split, e.g. ``Training``) leaves out the faces
-    that have a pixel-identical copy in that split."""
+    that have a pixel-identical copy in that split. ``prior``: the class prior the predictions
+    assume, as :class:`~tinyfer.inference.predict.Recognizer`'s (default: balanced)."""
     model_file = resolve_model_file(model_path)
     model, meta = load_classifier(model_file)
+    prior = effective_prior(prior, meta.class_prior)
+    shift = prior_shift(prior, meta.labels, meta.class_prior, source=str(model_file))
     chosen = eval_set(model_path, meta, data, split=split, format=format,
                       prepared_dir=prepared_dir, progress=progress,
                       skip_unknown=skip_unknown)  # fmt: skip
@@ -250,7 +264,7 @@ def evaluate(
         copies = int(mask.sum())
         log.info("left out %d faces with a copy in %s", copies, exclude_copies_of)
         prepared = prepared.subset(np.flatnonzero(~mask))
-    result = evaluate_arrays(model, meta.labels, prepared)
+    result = evaluate_arrays(model, meta.labels, prepared, shift)
     result.not_evaluated = left_out_by_prepare(everything)
     if out_dir is None:
         # Under the current folder: the model's own may be a read-only installed package.
@@ -263,6 +277,7 @@ def evaluate(
         "data": str(data),
         "split": split,
         "split_of_run": chosen.of_run,
+        "prior": prior_name(prior),
         "excluded_copies": {"of": exclude_copies_of, "n": copies} if exclude_copies_of else None,
         "command": command_line(),
         **result.to_dict(),

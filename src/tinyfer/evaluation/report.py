@@ -340,6 +340,7 @@ def write_eval_report(out_dir: Path, report: dict[str, Any]) -> Path:
         ("table", ["item", "value"], [
             ["model", m["model"]], ["data", f"{m['data']} (split: {m['split']})"],
             ["faces evaluated", str(m["n"])],
+            ["class prior of the predictions", m.get("prior", "training")],
             ["left out (classes the model does not know)",
              ", ".join(f"{k}: {v}" for k, v in m["excluded_unknown_labels"].items()) or "none"],
             ["not evaluated (preparation could not use them)",

@@ -13,6 +13,7 @@ import onnxruntime as ort
 from tinyfer.core.inputs import model_input
 from tinyfer.core.integrity import CHECKSUM_KEY, check_onnx_seal
 from tinyfer.core.model_files import ModelMeta, resolve_model_file
+from tinyfer.core.priors import ClassPrior
 from tinyfer.errors import TinyferError
 
 
@@ -52,6 +53,7 @@ class OnnxClassifier:
             meta.get("model_name", path.stem), labels, int(meta["img_size"]),
             int(meta.get("in_chans", 1)), json.loads(meta.get("preprocessing", "{}")),
             metrics=json.loads(meta.get("metrics", "{}")),
+            class_prior=ClassPrior.from_meta(meta.get("class_prior")),
         )  # fmt: skip
         self.tta: str = meta.get("tta", "none")  # "hflip": mirror averaging inside the graph
 

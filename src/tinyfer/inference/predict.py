@@ -17,6 +17,8 @@ import numpy as np
 from tinyfer.core.faces import BOX_FRAMING, Face, FaceDetector, create_detector, crop_face, cut_face
 from tinyfer.core.faces.detect import looks_like_a_crop
 from tinyfer.core.io import iter_frames, load_image
+from tinyfer.core.model_files import DEFAULT_MODEL
+from tinyfer.core.priors import PriorSpec, effective_prior, prior_shift, shift_probabilities
 from tinyfer.errors import TinyferError
 from tinyfer.inference.classifier import load_classifier
 
@@ -96,7 +98,9 @@ class Recognizer:
     ``scale_factor`` 1.2, which keeps an 896x896 frame under 10 ms on one core). With
     ``small_images_are_faces``, a nearly square image of 24 to 95 px where no face is found
     is taken to be a face crop (FER2013, CK+48 style) and classified whole, with detector
-    score 0.0.
+    score 0.0. ``prior`` is the class prior the predictions assume (:mod:`tinyfer.core.priors`):
+    ``"balanced"`` (the default), ``"training"`` (the model's training frequencies) or
+    ``{label: weight}``; a model file made before priors predicts under ``training``.
     """
 
     def __init__(
@@ -108,6 +112,7 @@ class Recognizer:
         scale_factor: float = HAAR_FOR_PHOTOS["scale_factor"],
         threads: int | None = None,
         small_images_are_faces: bool = True,
+        prior: PriorSpec | None = None,
     ):
         if not 1 < scale_factor <= 2:
             raise TinyferError(f"scale_factor is Haar's pyramid step, above 1 and at most 2; "
@@ -116,6 +121,9 @@ class Recognizer:
             raise TinyferError(f"threads must be 1 or more; got {threads}")
         self.classifier, meta = load_classifier(model, threads=threads)
         self.labels: tuple[str, ...] = tuple(meta.labels)
+        self.prior: PriorSpec = effective_prior(prior, meta.class_prior)
+        source = str(DEFAULT_MODEL if model is None else model)
+        self._shift = prior_shift(self.prior, self.labels, meta.class_prior, source=source)
         self.img_size: int = meta.img_size
         pre = self.preprocessing = dict(meta.preprocessing)
         self.geometry: str = pre.get("geometry", "margin")
@@ -173,7 +181,7 @@ class Recognizer:
             if not crops:
                 return np.zeros((0, len(self.labels)), np.float32)
             crops = np.stack(crops)
-        return self.classifier.predict_proba(crops)
+        return shift_probabilities(self.classifier.predict_proba(crops), self._shift)
 
     def predict_video(
         self, source: str | Path | int, *, every: int = 1

@@ -37,6 +37,7 @@ from starlette.formparsers import MultiPartParser
 
 from tinyfer.core.io import load_image
 from tinyfer.core.model_files import ASSETS, resolve_model_file
+from tinyfer.core.priors import PriorSpec
 from tinyfer.errors import ImageTooLarge, TinyferError, VideoError
 from tinyfer.inference.batch import Record
 from tinyfer.inference.predict import Recognizer
@@ -53,6 +54,7 @@ class ServeConfig:
     """How the service runs; ``tinyfer serve`` builds it from its options."""
 
     model: str | None = None  # a bundled model's name, a run directory or a model file
+    prior: PriorSpec | None = None  # the class prior of the predictions (None: the default)
     api_key: str | None = None
     workers: int = 2  # inference threads
     queue: int = 8  # requests that may wait for a worker before 503
@@ -77,13 +79,15 @@ class Pool:
         self.executor = ThreadPoolExecutor(cfg.workers, thread_name_prefix="tinyfer-infer")
         self.slots = threading.BoundedSemaphore(cfg.workers + cfg.queue)
         self.local = threading.local()
-        self.default = Recognizer(cfg.model, threads=1)  # loads (and checks) the model now
+        # Loads (and checks) the model and its prior now.
+        self.default = Recognizer(cfg.model, threads=1, prior=cfg.prior)
 
     def recognizer(self, detector: str, min_face: float | None) -> Recognizer:
         made = self.local.__dict__.setdefault("made", {})
         key = (detector, min_face)
         if key not in made:
-            made[key] = Recognizer(self.cfg.model, detector=detector, min_face=min_face, threads=1)
+            made[key] = Recognizer(self.cfg.model, detector=detector, min_face=min_face,
+                                   threads=1, prior=self.cfg.prior)  # fmt: skip
         return made[key]
 
     async def run(self, fn, *args):

@@ -12,6 +12,7 @@ import torch
 
 from tinyfer.core.integrity import weights_digest
 from tinyfer.core.model_files import ModelMeta, resolve_model_file
+from tinyfer.core.priors import ClassPrior
 from tinyfer.errors import TinyferError
 from tinyfer.training.models import EncoderSpec, FerNet
 
@@ -45,6 +46,7 @@ def save_model(path: str | Path, model, meta: ModelMeta) -> Path:
             "preprocessing": meta.preprocessing,
             "config": meta.config,
             "metrics": meta.metrics,
+            "class_prior": None if meta.class_prior is None else list(meta.class_prior.training),
             "state_dict": model.state_dict(),
             "weights_sha256": weights_digest(model.state_dict()),
         },
@@ -84,6 +86,9 @@ def load_model(path: str | Path):
         preprocessing=payload["preprocessing"],
         config=payload.get("config", {}),
         metrics=payload.get("metrics", {}),
+        class_prior=None
+        if payload.get("class_prior") is None
+        else ClassPrior.of(payload["class_prior"], model.logit_bias, model.temperature),
     )
     return model.eval(), meta
 

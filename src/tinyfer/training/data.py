@@ -77,9 +77,13 @@ class FaceDataModule(L.LightningDataModule):
         return len(self._sets["train"])
 
     def class_prior(self, num_classes: int) -> np.ndarray:
-        """The training targets' class frequencies (mean distribution for soft labels)."""
-        y = self.y[self.parts["train"]]
-        return y.mean(0) if y.ndim == 2 else self.class_counts(num_classes) / len(y)
+        """The class frequencies of the targets training draws (mean distribution for soft
+        labels; weighted as datasets and the sampler draw them)."""
+        self.setup()
+        y = self._sets["train"].tensors[1].numpy()
+        targets = y if y.ndim == 2 else np.eye(num_classes)[y]
+        weights = self.draw_weights()
+        return np.average(targets, axis=0, weights=weights).astype(np.float64)
 
     def class_counts(self, num_classes: int) -> np.ndarray:
         return np.bincount(classes_of(self.y[self.parts["train"]]), minlength=num_classes)

@@ -37,7 +37,7 @@ class ExportResult:
 
 
 def _metadata(meta, tta: bool) -> dict[str, str]:
-    return {
+    out = {
         "tta": "hflip" if tta else "none",
         "tinyfer_version": __version__,
         "model_name": meta.name,
@@ -47,6 +47,9 @@ def _metadata(meta, tta: bool) -> dict[str, str]:
         "preprocessing": json.dumps(meta.preprocessing),
         "metrics": json.dumps(meta.metrics),
     }
+    if meta.class_prior is not None:
+        out["class_prior"] = json.dumps(meta.class_prior.to_meta())
+    return out
 
 
 class Probabilities(torch.nn.Module):
@@ -67,6 +70,27 @@ class Probabilities(torch.nn.Module):
     @torch.no_grad()
     def predict_proba(self, faces: np.ndarray) -> np.ndarray:
         return self(torch.from_numpy(model_input(faces))).numpy()
+
+
+def record_in_onnx(path: str | Path, meta: ModelMeta) -> None:
+    """Write ``meta``'s class prior into the metadata of the exported file ``path`` (the graph
+    and the other entries untouched), sealed again."""
+    path = Path(path)
+    proto = onnx.load(path)
+    for i in reversed(range(len(proto.metadata_props))):
+        if proto.metadata_props[i].key == "class_prior":
+            del proto.metadata_props[i]
+    value = _metadata(meta, tta=False).get("class_prior")
+    if value is not None:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "class_prior", value
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        onnx.save(proto, tmp)
+        seal_onnx(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def export_onnx(model_path: str | Path, out: str | Path, **options) -> ExportResult:

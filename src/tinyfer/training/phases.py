@@ -18,10 +18,11 @@ import lightning as L
 import numpy as np
 import torch
 
-from tinyfer.core.config import TrainConfig, command_line, to_dict
+from tinyfer.core.config import TrainConfig, command_line, from_dict, to_dict
 from tinyfer.core.inputs import model_input
 from tinyfer.core.model_files import ModelMeta
 from tinyfer.core.prepare import Prepared, prepare, preprocessing_of
+from tinyfer.core.priors import ClassPrior, prior_shift, shift_probabilities
 from tinyfer.core.splits import split_of_run
 from tinyfer.errors import TinyferError
 from tinyfer.evaluation.calibration import fit_adjustments
@@ -35,7 +36,7 @@ from tinyfer.training.checkpoint import (
     save_model,
 )
 from tinyfer.training.data import FaceDataModule
-from tinyfer.training.export import export_model
+from tinyfer.training.export import export_model, record_in_onnx
 from tinyfer.training.fit import best_weights, fit, images_per_s, make_trainer
 from tinyfer.training.models import FerNet, count_parameters, create_model
 from tinyfer.training.modules import AutoencoderModule, ClassifierModule
@@ -139,9 +140,11 @@ def _source_weights(cfg: TrainConfig, data: Prepared) -> dict[str, float] | None
     return dict(zip(names, cfg.data.weights))
 
 
-def _split_metrics(model, data: Prepared, parts) -> dict[str, Any]:
-    """Validation and test metrics; with several datasets, also each one's (``by_source``)."""
+def _split_metrics(model, data: Prepared, parts, prior: ClassPrior) -> dict[str, Any]:
+    """Validation and test metrics under the training prior (the stored output); with several
+    datasets, also each one's (``by_source``); and under the balanced prior."""
     out = {}
+    balanced = prior_shift("balanced", data.labels, prior)
     for role in ("val", "test"):
         idx = parts.get(role)
         if idx is None or not len(idx):
@@ -160,6 +163,10 @@ def _split_metrics(model, data: Prepared, parts) -> dict[str, Any]:
                 )
                 for name in names
             }
+        moved = shift_probabilities(probs, balanced)
+        out[role]["balanced_prior"] = compute_metrics(
+            data.y[idx], moved.argmax(1), data.labels, moved
+        )
     return out
 
 
@@ -185,15 +192,36 @@ def adjust(
     model.logit_bias, model.temperature = None, 1.0
     metrics = json.loads(metrics_file.read_text())
     metrics["adjustments"] = _fit_adjustments(cfg, model, dm, data, parts)
-    metrics.update(_split_metrics(model, data, parts))
+    prior = _class_prior(model, dm, data)
+    metrics.update(_split_metrics(model, data, parts, prior))
     metrics["adjusted_by"] = command_line()
-    meta = dataclasses.replace(meta, config=to_dict(cfg),
+    meta = dataclasses.replace(meta, config=to_dict(cfg), class_prior=prior,
                                metrics={k: metrics.get(k) for k in ("val", "test")})  # fmt: skip
     save_model(model_file, model, meta)
     metrics_file.write_text(json.dumps(metrics, indent=2))
     if (run_dir / "model.onnx").is_file():  # the adjustments live in the graph too
         _export(model, meta, model_file, data, parts)
     return metrics
+
+
+def _class_prior(model: FerNet, dm, data: Prepared) -> ClassPrior:
+    """What the model file records for deployment priors (after its adjustments are set)."""
+    return ClassPrior.of(dm.class_prior(len(data.labels)), model.logit_bias, model.temperature)
+
+
+def record_class_prior(model_file: str | Path) -> ClassPrior:
+    """Record in a model.pt made before deployment priors (and in the ``.onnx`` beside it) its
+    training class frequencies, computed from its own config's training data; weights and
+    adjustments untouched, so its ``training`` output stays as it was."""
+    model_file = Path(model_file)
+    model, meta = load_model(model_file)
+    cfg = from_dict(TrainConfig, meta.config, where=str(model_file))
+    s = _setup(cfg, None, None)
+    meta = dataclasses.replace(meta, class_prior=_class_prior(model, s.dm, s.data))
+    save_model(model_file, model, meta)
+    if model_file.with_suffix(".onnx").is_file():
+        record_in_onnx(model_file.with_suffix(".onnx"), meta)
+    return meta.class_prior
 
 
 def _fit_adjustments(cfg: TrainConfig, model, dm, data: Prepared, parts) -> dict | None:
@@ -342,7 +370,8 @@ def train(
         "pretrain": pre,
         "adjustments": adjustments,
     }
-    metrics.update(_split_metrics(model, data, parts))
+    prior = _class_prior(model, dm, data)
+    metrics.update(_split_metrics(model, data, parts, prior))
     checkpoint = run_dir / "model.pt"
     if trainer.is_global_zero:
         meta = ModelMeta(
@@ -353,6 +382,7 @@ def train(
             preprocessing=preprocessing_of(cfg.data, data.manifest.get("detector")),
             config=to_dict(cfg),
             metrics={k: metrics.get(k) for k in ("val", "test")},
+            class_prior=prior,
         )
         save_model(checkpoint, model, meta)
         _write_history(history, run_dir / "history.csv")
