@@ -89,6 +89,16 @@ def test_video_memory_runs_on_a_short_video(tmp_path, onnx_model):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_image_memory_runs(tmp_path, onnx_model):
+    _run("image_memory.py", "--pixels", "200000", "--model", str(onnx_model), "--name", "im",
+         tmp_path=tmp_path)  # fmt: skip
+    r = json.loads((tmp_path / "im.json").read_text())
+    refused = {i["image"]: i["exit_status"] for i in r["images"]}
+    assert refused["1x50M PNG"] == 1 and refused["20000x20000 JPEG header"] == 1
+    assert "too elongated" in r["images"][0]["stderr_first_line"] and r["within_limit"]
+
+
 def test_speed_runs(tmp_path, onnx_model):
     _run("speed.py", "--models", str(onnx_model), "--torch-model",
          str(onnx_model.parent / "model.pt"), "--repeats", "2", "--batch", "4", "--name", "sp",

@@ -69,6 +69,33 @@ def test_mtcnn_faces_found_on_the_turned_image_map_back_exactly(mug_frame):
     assert np.abs(centre - expected.mean(0)).max() < 30
 
 
+def test_mtcnn_searches_a_large_image_in_a_bounded_copy_and_maps_back(mug_frame, monkeypatch):
+    """Over WORK_PIXELS the search (upright and turned) runs on a downscaled copy: the same
+    face, its landmarks within 3% of its size, in the image's own pixels."""
+    import cv2
+
+    from tinyfer.core.faces import mtcnn
+
+    image = cv2.resize(load_image(mug_frame), (448, 448))
+    detector = mtcnn.MtcnnDetector()
+    (full,) = detector.detect(image)
+    m = cv2.getRotationMatrix2D((224, 224), 70, 1.0)
+    turned = cv2.warpAffine(image, m, (448, 448), borderMode=cv2.BORDER_REPLICATE)
+    full_turned = detector._turned(turned[:, :, ::-1], -70, 40)[1][0]
+    monkeypatch.setattr(mtcnn, "WORK_PIXELS", 40_000)  # 448 x 448 searched at about 200 x 200
+    monkeypatch.setattr(mtcnn, "WORK_FACE", 20)
+    (small,) = detector.detect(image)
+    size = full.box[2]
+    assert np.abs(np.array(small.landmarks) - np.array(full.landmarks)).max() < 0.03 * size
+    assert np.abs(np.array(small.box) - np.array(full.box)).max() < 0.06 * size
+    seen = []
+    monkeypatch.setattr(detector, "_cascade", lambda rgb, min_size, f=detector._cascade: (
+        seen.append(rgb.shape), f(rgb, min_size))[1])  # fmt: skip
+    small_turned = detector._turned(turned[:, :, ::-1], -70, 160)[1][0]
+    assert seen[0][0] * seen[0][1] <= 1.01 * 40_000  # the turned canvas was made small
+    assert np.abs(small_turned - full_turned).max() < 0.03 * size
+
+
 def test_none_detector_is_the_whole_image():
     assert create_detector("none").detect(np.zeros((30, 40), np.uint8))[0].box == (0, 0, 40, 30)
 

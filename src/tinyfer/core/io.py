@@ -133,8 +133,12 @@ def _from_pil(img: Any, *, name: str, gray: bool, max_pixels: int) -> np.ndarray
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode not in ("L", "RGB"):
         img = img.convert("L" if img.mode in ("1", "LA", "La") else "RGB")
-    arr = np.asarray(img)
-    return _from_array(arr[..., ::-1] if arr.ndim == 3 else arr, gray=gray)  # RGB -> BGR
+    arr = np.array(img)  # writable: turned to BGR (or gray) without another colour copy
+    if arr.ndim == 2:
+        return arr
+    if gray:
+        return cv2.cvtColor(arr, cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(arr, cv2.COLOR_RGB2BGR, dst=arr)
 
 
 def _why(exc: Exception) -> str:

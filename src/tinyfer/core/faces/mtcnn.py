@@ -24,6 +24,16 @@ PYRAMID_STEP = 0.709  # area halves every two levels, as in the original
 # R-Net's boxes overlapping more than this are one face (the original's 0.7 let ~60% more
 # boxes reach O-Net, the costliest network, at the same recall on our pasted faces).
 REFINED_OVERLAP = 0.5
+#: Faces are searched for in a copy of at most this many pixels, as long as the smallest face
+#: sought stays at least ``WORK_FACE`` pixels in it (in the turned canvases of the retry, only
+#: P-Net's 12): memory and time stay bounded whatever the image's size or shape, and photos up
+#: to 12 megapixels are searched as they are.
+WORK_PIXELS = 12_000_000
+WORK_FACE = 96
+#: P-Net's first (largest) input is kept under this many pixels by searching, where an image
+#: is too large for it, only faces of at least ``CELL * sqrt(pixels / PNET_PIXELS)``: its
+#: activations are what grow with the image (a 20:1 strip's turned retry asked for 1.2 GB).
+PNET_PIXELS = 1_000_000
 # Landmarks are measured on each face and its mirror image: the order of the points in the
 # mirror, and the patch width about which x flips.
 MIRROR, FLIP_X = [1, 0, 2, 4, 3], 48
@@ -115,6 +125,13 @@ def _patches(pyramid: _Halvings, boxes: np.ndarray, size: int) -> np.ndarray:
     return ((out - 127.5) * 0.0078125).transpose(0, 2, 1, 3)
 
 
+def _work_scale(width: float, height: float, min_size: float, smallest: float) -> float:
+    """The scale (at most 1) that brings ``width`` x ``height`` within :data:`WORK_PIXELS`
+    while a face of ``min_size`` pixels stays at least ``smallest``."""
+    fit = (WORK_PIXELS / max(width * height, 1.0)) ** 0.5
+    return min(1.0, max(fit, smallest / min_size))
+
+
 class MtcnnDetector:
     """MTCNN faces with five landmarks each (left eye, right eye, nose, left and right mouth
     corner, in image pixels), largest first.
@@ -177,7 +194,19 @@ class MtcnnDetector:
 
     def detect_raw(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(boxes (N, 5): x1, y1, x2, y2, score; landmarks (N, 5, 2))`` in ``rgb``'s pixels."""
-        min_size = max(self.min_pixels, self.min_face * min(rgb.shape[:2]))
+        H, W = rgb.shape[:2]
+        min_size = max(self.min_pixels, self.min_face * min(H, W))
+        s = _work_scale(W, H, min_size, WORK_FACE)
+        if s < 1:
+            w, h = max(1, round(W * s)), max(1, round(H * s))
+            small = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+            boxes, points = self._search(small, min_size * w / W)
+            fx, fy = W / w, H / h
+            boxes = boxes * np.array([fx, fy, fx, fy, 1.0])
+            return boxes, points * np.array([fx, fy])
+        return self._search(rgb, min_size)
+
+    def _search(self, rgb: np.ndarray, min_size: float) -> tuple[np.ndarray, np.ndarray]:
         boxes, points = self._cascade(rgb, min_size)
         for angle in self.retry_angles if not len(boxes) else ():
             boxes, points = self._turned(rgb, angle, min_size)
@@ -186,14 +215,17 @@ class MtcnnDetector:
         return boxes, points
 
     def _turned(self, rgb: np.ndarray, angle: float, min_size: float):
-        """Faces found in ``rgb`` turned by ``angle`` degrees (on a canvas holding all of it),
-        mapped back: landmarks exactly, each box as the upright square of its side about its
-        centre."""
+        """Faces found in ``rgb`` turned by ``angle`` degrees (on a canvas holding all of it,
+        downscaled if it would be over :data:`WORK_PIXELS`), mapped back: landmarks exactly,
+        each box as the upright square of its side about its centre."""
         H, W = rgb.shape[:2]
         m = cv2.getRotationMatrix2D((W / 2, H / 2), angle, 1.0)
         cos, sin = abs(m[0, 0]), abs(m[0, 1])
-        w, h = int(np.ceil(W * cos + H * sin)), int(np.ceil(W * sin + H * cos))
+        s = _work_scale(W * cos + H * sin, W * sin + H * cos, min_size, CELL)
+        m = cv2.getRotationMatrix2D((W / 2, H / 2), angle, s)
+        w, h = int(np.ceil(s * (W * cos + H * sin))), int(np.ceil(s * (W * sin + H * cos)))
         m[:, 2] += (w - W) / 2, (h - H) / 2
+        min_size *= s
         turned = cv2.warpAffine(rgb, m, (w, h), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
         boxes, points = self._cascade(turned, min_size)
@@ -202,12 +234,14 @@ class MtcnnDetector:
         back = cv2.invertAffineTransform(m)
         centres = np.stack([boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]], 1) / 2
         centres = centres @ back[:, :2].T + back[:, 2]
-        half = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])[:, None] / 2
+        half = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])[:, None] / 2 / s
         boxes = np.hstack([centres - half, centres + half, boxes[:, 4:5]])
         return boxes, points @ back[:, :2].T + back[:, 2]
 
     def _cascade(self, rgb: np.ndarray, min_size: float) -> tuple[np.ndarray, np.ndarray]:
-        """The three stages on ``rgb`` as it is, faces of at least ``min_size`` pixels."""
+        """The three stages on ``rgb`` as it is, faces of at least ``min_size`` pixels (and
+        of what :data:`PNET_PIXELS` allows)."""
+        min_size = max(min_size, CELL * (rgb.shape[0] * rgb.shape[1] / PNET_PIXELS) ** 0.5)
         pyramid = _Halvings(rgb, smallest=CELL)
         boxes = self._propose(pyramid, CELL / min_size)
         if len(boxes):
