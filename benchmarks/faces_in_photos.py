@@ -1,8 +1,8 @@
 """Faces in photos: detection recall and speed per detector, and a model's accuracy through the
 whole pipeline on photos against the same faces as the dataset's crops.
 
-python benchmarks/faces_in_photos.py [--model M] [--faces 600] [--threads 1] [--timing-only]
-    [--accuracy-only]
+python benchmarks/faces_in_photos.py [--model M] [--prior P] [--faces 600] [--threads 1]
+    [--timing-only] [--accuracy-only]
 
 Photos are made from dataset crops (FER2013 PrivateTest, CK+48): each crop enlarged so that the
 face in it is 10-40% of a 720x576 canvas's shorter side, turned by up to 30 degrees in half the
@@ -13,8 +13,10 @@ the dataset prepared as its training data was (``evaluate``'s path), on the same
 Times: the MUG frame at 896x896 and resized to 720x576, and a 720x576 frame without a face
 (blurred noise: MTCNN then also searches the image turned both ways); ``--timing-only``
 measures just these; ``--accuracy-only`` just the model's part (for comparing models).
-``--held-out-of RUN_DIR`` samples only the faces of that run's test split (e.g. CK+'s held-out
-subjects for a model that trained on CK+); a dataset the run never saw is sampled as usual.
+``--prior`` is the class prior predictions assume (as ``tinyfer predict --prior``; default the
+Recognizer's). ``--held-out-of RUN_DIR`` samples only the faces of that run's test split
+(e.g. CK+'s held-out subjects for a model that trained on CK+); a dataset the run never saw
+is sampled as usual.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from common import write_result
 from tinyfer.core.faces import create_detector
 from tinyfer.core.io import load_image
 from tinyfer.core.labels import canonical_label
+from tinyfer.core.priors import prior_name
 from tinyfer.core.synth import paste_face
 from tinyfer.evaluation.evaluate import load_eval_data
 from tinyfer.inference.bench import median_ms
@@ -93,6 +96,7 @@ def held_out(files: list[Path], run_dir: Path) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=None, help="model for the accuracy part (bundled)")
+    parser.add_argument("--prior", default=None, help="balanced, training or label=weight,...")
     parser.add_argument("--faces", type=int, default=600)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=20)
@@ -148,7 +152,7 @@ def main() -> None:
                            "onnxruntime", "opencv-python-headless"))  # fmt: skip
         return
 
-    rec = Recognizer(args.model, threads=args.threads)
+    rec = Recognizer(args.model, threads=args.threads, prior=args.prior)
     accuracy = {}
     for set_name, files in sets.items():
         root = DATA / ("fer2013" if set_name.startswith("FER") else "ckplus")
@@ -190,6 +194,7 @@ def main() -> None:
         "detectors": detectors,
         "model": str(args.model or "bundled"),
         "model_geometry": rec.geometry,
+        "prior": prior_name(rec.prior),
         "held_out_of": str(args.held_out_of) if args.held_out_of else None,
         "accuracy": accuracy,
     }

@@ -111,11 +111,29 @@ def test_bundled_models_are_chosen_by_name_unless_a_path_of_that_name_exists(tmp
 
 def test_fine_tuning_starts_from_a_bundled_models_checkpoint():
     from tinyfer.core.model_files import BUNDLED_MODELS
-    from tinyfer.training.checkpoint import load_pretrained_encoder
+    from tinyfer.training.checkpoint import load_pretrained
 
     for name, file in BUNDLED_MODELS.items():
         model, meta = load_model(file.with_suffix(".pt"))
         fresh = create_model(meta.name, num_classes=3)
-        load_pretrained_encoder(fresh.encoder, name)
+        new = load_pretrained(fresh, ("contempt", "happiness", "anger"), name)
+        assert new == ["contempt"]
         for key, value in model.encoder.state_dict().items():
             assert torch.equal(fresh.encoder.state_dict()[key], value), (name, key)
+        mine, theirs = fresh.head[-1], model.head[-1]
+        for row, label in ((1, "happiness"), (2, "anger")):
+            k = meta.labels.index(label)
+            assert torch.equal(mine.weight[row], theirs.weight[k]), (name, label)
+            assert torch.equal(mine.bias[row], theirs.bias[k]), (name, label)
+        assert not any(torch.equal(mine.weight[0], w) for w in theirs.weight)  # untrained row
+
+
+def test_fine_tuning_may_leave_the_head_untrained():
+    from tinyfer.training.checkpoint import load_pretrained
+
+    fresh = create_model("base", num_classes=2)
+    before = fresh.head[-1].weight.detach().clone()
+    assert load_pretrained(fresh, ("anger", "happiness"), "accurate", head=False) == [
+        "anger", "happiness"
+    ]  # fmt: skip
+    assert torch.equal(fresh.head[-1].weight, before)

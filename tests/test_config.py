@@ -21,7 +21,7 @@ def test_yaml_with_overrides(tmp_path):
         ({"clasify": {}}, "unknown key.*clasify.*valid keys: data, model"),
         (
             {"classify": {"epoch": 3}},
-            "classify.epoch; valid keys in classify: init, pretrained, epochs",
+            "classify.epoch; valid keys in classify: init, pretrained, pretrained_head, encoder_lr",
         ),
         ({"classify": {"epochs": "ten"}}, "classify.epochs: expected a whole number"),
         ({"classify": {"init": "imagenet"}}, "classify.init: 'imagenet' is not allowed"),

@@ -148,20 +148,36 @@ def _read(exp, variant, fold):
         return {k: f[k] for k in f.files}
 
 
+@pytest.fixture(scope="module")
+def learnable(tmp_path_factory):
+    """A synthetic set large enough to learn across subjects: 12 subjects, 2 takes each."""
+    from tinyfer.core.config import DataConfig
+    from tinyfer.core.prepare import prepare
+    from tinyfer.core.synth import write_synthetic_mug
+
+    root = tmp_path_factory.mktemp("learnable")
+    tree = write_synthetic_mug(root / "tree", subjects=12, takes=2, frames=5, size=192)
+    return prepare(DataConfig(path=str(tree)), root / "prepared", progress=False)
+
+
 @pytest.mark.slow
-def test_every_executor_gives_the_same_predictions(synth_prepared, tmp_path):
-    """Here, in 2 local processes, and as tasks of a local 2-CPU Ray instance: for the same
-    seeds, every fold's predictions and probabilities are identical."""
+def test_every_executor_gives_the_same_predictions(learnable, tmp_path):
+    """Here, in 2 local processes, and as tasks of a local 2-CPU Ray instance, all with the
+    default resources: for the same seeds, every fold's predictions and probabilities are
+    identical, on a grid that learns (far from chance)."""
     pytest.importorskip("ray", reason="the ray extra is not installed")
     runs = {
         "here": {},
         "jobs": {"jobs": 2},
         "ray": {"executor": "ray", "jobs": 2},
     }
+    grid = {"classify.lr": [0.01, 0.03]}
     for name, how in runs.items():
-        cfg = _cfg(synth_prepared, folds=2, resources={"cpus": 1}, **how)
+        cfg = _cfg(learnable, folds=2, grid=grid, **how)
+        cfg.classify.epochs = 15
+        cfg.augment.online, cfg.augment.offline_copies = False, 0
         run_experiment(cfg, tmp_path / name, progress=False)
-    for variant in ("augment=on", "augment=off"):
+    for variant in ("lr=0.01", "lr=0.03"):
         for fold in range(2):
             here = _read(tmp_path / "here", variant, fold)
             for name in ("jobs", "ray"):
@@ -171,6 +187,12 @@ def test_every_executor_gives_the_same_predictions(synth_prepared, tmp_path):
                     np.testing.assert_array_equal(other[key], here[key], err_msg=f"{name} {key}")
     results = [json.loads((tmp_path / n / "results.json").read_text()) for n in runs]
     assert results[0]["variants"] == results[1]["variants"] == results[2]["variants"]
+    chance = 1 / len(learnable.labels)
+    for variant, r in results[0]["variants"].items():
+        assert r["accuracy"]["mean"] > 2 * chance, (variant, r["accuracy"])
+    for name in runs:
+        protocol = json.loads((tmp_path / name / "protocol.json").read_text())
+        assert protocol["torch_threads_per_training"] == 1
 
 
 def test_the_executor_may_change_on_resume_but_not_what_is_trained(synth_prepared, tmp_path):
@@ -317,3 +339,32 @@ def test_a_difference_the_folds_cannot_show_is_never_reported_as_no_effect():
     assert judge(gain, "better", 0.02)["verdict"] == "supported"
     assert judge(gain, "worse", 0.02)["verdict"] == "contradicted"
     assert judge(gain, "equivalent", 0.02)["verdict"] == "contradicted"
+
+
+def test_threads_per_training_are_fixed_unless_asked_to_share():
+    from tinyfer.experiments.grid import training_threads
+
+    cfg = from_dict(TrainConfig, {"experiment": {"jobs": 2}})
+    assert training_threads(cfg.experiment) == 1  # the default, whatever the machine
+    shared = from_dict(TrainConfig, {"experiment": {"resources": {"cpus": 0}, "jobs": 1}})
+    assert training_threads(shared.experiment) == len(os.sched_getaffinity(0))
+    on_ray = from_dict(TrainConfig, {"experiment": {"resources": {"cpus": 0}, "executor": "ray"}})
+    assert training_threads(on_ray.experiment) == 1
+
+
+@pytest.mark.slow
+def test_a_grid_over_training_subjects_draws_a_learning_curve(learnable, tmp_path):
+    cfg = _cfg(learnable, folds=2, grid={"split.train_subjects": [2, 0]})
+    cfg.classify.epochs = 2
+    exp = run_experiment(cfg, tmp_path / "exp", progress=False)
+    subjects = learnable.subjects
+    for fold in range(2):
+        few = _read(exp, "train_subjects=2", fold)
+        every = _read(exp, "train_subjects=0", fold)
+        assert len(set(subjects[few["train_idx"]])) == 2
+        assert set(few["train_idx"]) < set(every["train_idx"])
+        np.testing.assert_array_equal(few["test_idx"], every["test_idx"])
+        np.testing.assert_array_equal(few["val_idx"], every["val_idx"])
+    report = (exp / "report.md").read_text()
+    assert "What the number of training subjects buys" in report
+    assert (exp / "figures" / "dataset_size.png").stat().st_size > 1000

@@ -112,3 +112,17 @@ def test_dataset_protocol_holds_out_a_dataset_without_a_split_by_subject():
     # A single dataset without a split of its own is still refused under this protocol.
     with pytest.raises(SplitError, match="no split of its own"):
         make_split(y_ck, subjects_ck, np.array([""] * len(y_ck)), cfg, sources=None)
+
+
+def test_fewer_training_subjects_are_nested_subsets():
+    from tinyfer.core.splits import first_subjects
+
+    subjects = np.repeat([f"S{i:02d}" for i in range(10)], 3)
+    idx = np.arange(3, 30)  # subject S00 not among the rows
+    sizes = {n: first_subjects(idx, subjects, n, seed=4) for n in (2, 5, 0, 12)}
+    assert [len(set(subjects[sizes[n]])) for n in (2, 5)] == [2, 5]
+    assert set(sizes[2]) < set(sizes[5]) < set(idx)
+    np.testing.assert_array_equal(sizes[0], idx)
+    np.testing.assert_array_equal(sizes[12], idx)
+    np.testing.assert_array_equal(first_subjects(idx, subjects, 5, seed=4), sizes[5])
+    assert "S00" not in set(subjects[sizes[5]])

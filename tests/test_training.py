@@ -94,6 +94,31 @@ def test_pretrained_init_takes_the_encoder_of_another_run(synth_prepared, tmp_pa
         _cfg(synth_prepared, tmp_path, classify={"init": "pretrained"})
 
 
+def test_distillation_and_encoder_learning_rate_reach_the_training(synth_prepared, tmp_path):
+    from tinyfer.training.distill import teacher_probabilities
+    from tinyfer.training.modules import ClassifierModule
+    from tinyfer.training.phases import _setup
+
+    first = train(_cfg(synth_prepared, tmp_path, classify={"init": "random"}), tmp_path / "a")
+    cfg = _cfg(synth_prepared, tmp_path, classify={
+        "soft_labels": False, "teachers": [str(first.run_dir)], "distill": 0.3,
+        "encoder_lr": 0.1,
+    })  # fmt: skip
+    setup = _setup(cfg, synth_prepared, None)
+    train_idx, y = setup.parts["train"], synth_prepared.y
+    onehot = np.eye(len(synth_prepared.labels))[y]
+    teacher = teacher_probabilities([str(first.run_dir)], synth_prepared.X[train_idx],
+                                    synth_prepared.labels)  # fmt: skip
+    np.testing.assert_allclose(setup.dm.y[train_idx], 0.7 * onehot[train_idx] + 0.3 * teacher,
+                               atol=1e-6)  # fmt: skip
+    val = setup.parts["val"]
+    np.testing.assert_array_equal(setup.dm.y[val], onehot[val])
+    groups = ClassifierModule(setup.model, cfg.classify).configure_optimizers()["optimizer"]
+    lrs = [g["lr"] for g in groups.param_groups]
+    assert lrs == pytest.approx([0.0005, 0.005])
+    assert len(groups.param_groups[0]["params"]) == len(list(setup.model.encoder.parameters()))
+
+
 def test_run_directory_has_everything(synth_prepared, tmp_path):
     cfg = _cfg(synth_prepared, tmp_path, augment={"offline_copies": 1},
                classify={"class_balance": "logit_adjustment"})  # fmt: skip

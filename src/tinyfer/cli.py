@@ -24,7 +24,7 @@ from rich.table import Table
 # predict` never pays for torch or Lightning, nor `tinyfer --help` for numpy and OpenCV).
 from tinyfer.core.config import DataConfig, Executor, Format, TrainConfig, from_dict
 from tinyfer.core.model_files import BUNDLED_MODELS, DEFAULT_MODEL, resolve_model_file
-from tinyfer.core.terminal import PrintableRecords, styled
+from tinyfer.core.terminal import PrintableRecords, printable, styled
 from tinyfer.core.terminal import console as make_console
 from tinyfer.errors import TinyferError
 
@@ -568,7 +568,8 @@ def predict_cmd(
     err = _err()
 
     def problem(source: str, message: str) -> None:
-        err.print(styled("skipped:", "bold red", f"{source}: {message}"), soft_wrap=True)
+        line = printable(f"{source}: {message}", one_line=True)  # a name must not break it
+        err.print(styled("skipped:", "bold red", line), soft_wrap=True)
 
     make = functools.partial(Recognizer, model, detector=detector, min_face=min_face,
                              threads=threads, prior=_run(lambda: _prior(prior)))  # fmt: skip

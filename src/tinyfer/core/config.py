@@ -158,6 +158,12 @@ class ClassifyConfig:
 
     init: Literal["autoencoder", "random", "pretrained"] = "autoencoder"
     pretrained: str | None = None  # init: pretrained: a model.pt or run directory (e.g. FER2013)
+    pretrained_head: bool = True  # also take its head's rows for the classes both models have
+    encoder_lr: float = 1.0  # the encoder's learning rate, as a fraction of lr
+    # Distillation: the (ensemble of) teacher models whose probabilities, on each training face
+    # and its mirror image, are mixed into its target with this share.
+    teachers: list[str] = field(default_factory=list)
+    distill: float = 0.5
     epochs: int = 30
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -188,6 +194,9 @@ class SplitConfig:
     train_split: str = "Training"
     val_split: str = "PublicTest"
     test_split: str = "PrivateTest"
+    # Train on at most this many of the training subjects (0: all); in an experiment, per fold:
+    # a learning curve over dataset size with experiment.grid {split.train_subjects: [3, 6, 0]}.
+    train_subjects: int = 0
 
     def __post_init__(self):
         if self.test_fraction + self.val_fraction >= 1:
@@ -215,10 +224,12 @@ class TrainerConfig:
 
 @dataclass
 class Resources:
-    """What one training of an experiment asks for: ``cpus`` (its torch threads; 0: this
-    machine's cores shared among the jobs locally, 1 on Ray) and ``gpus`` (Ray's share)."""
+    """What one training of an experiment asks for: ``cpus``, its torch threads wherever it
+    runs (here, in a local process or on Ray: float sums, and so a seed's results, depend on
+    them, so they are part of what is trained; 0: this machine's cores shared among the
+    jobs, machine-dependent) and ``gpus`` (Ray's share)."""
 
-    cpus: int = 0
+    cpus: int = 1
     gpus: float = 0.0
 
 
@@ -229,7 +240,7 @@ EXECUTION_KEYS = (
     "experiment.executor",
     "experiment.jobs",
     "experiment.address",
-    "experiment.resources.",
+    "experiment.resources.gpus",
     "experiment.retries",
 )
 
@@ -357,6 +368,9 @@ RANGES: dict[str, Range] = {
     "classify.lr": _POSITIVE,
     "classify.weight_decay": _WHOLE,
     "classify.freeze_epochs": _WHOLE,
+    "classify.encoder_lr": Range(0, 1),
+    "split.train_subjects": _WHOLE,
+    "classify.distill": _PROBABILITY,
     "classify.label_smoothing": _FRACTION,
     "classify.patience": _WHOLE,
     "split.test_fraction": _FRACTION,

@@ -99,6 +99,21 @@ def validation_split(
     return idx[tr], idx[va]
 
 
+def first_subjects(idx: np.ndarray, subjects: np.ndarray, n: int, *, seed: int = 0) -> np.ndarray:
+    """The rows of ``idx`` that belong to ``n`` of its subjects (0 or more than it has: all),
+    in one seeded order of the subjects, so that a smaller ``n`` takes a subset of a larger
+    one's subjects (a learning curve over dataset size)."""
+    idx = np.asarray(idx)
+    groups = np.asarray(subjects)[idx]
+    names = np.unique(groups)
+    if n <= 0 or n >= len(names):
+        return idx
+    if (groups == "").any():
+        raise SplitError("a number of training subjects needs subject ids on every face")
+    chosen = np.random.default_rng(seed).permutation(names)[:n]
+    return idx[np.isin(groups, chosen)]
+
+
 def dataset_split(splits: np.ndarray) -> dict[str, np.ndarray]:
     """The dataset's own split: usage -> indices (FER2013: Training, PublicTest, PrivateTest)."""
     splits = np.asarray(splits)
@@ -216,5 +231,8 @@ def split_of_run(data, cfg) -> dict[str, np.ndarray]:
     """A run's train / val / test indices into its prepared ``data``, as its config ``cfg``
     (a :class:`~tinyfer.core.config.TrainConfig`) made them: the same call in training, in
     evaluation of the run on its own data, and in benchmarks of its held-out faces."""
-    return make_split(data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed,
-                      labels=data.labels, sources=data.sources)  # fmt: skip
+    parts = make_split(data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed,
+                       labels=data.labels, sources=data.sources)  # fmt: skip
+    parts["train"] = first_subjects(parts["train"], data.subjects, cfg.split.train_subjects,
+                                    seed=cfg.seed)  # fmt: skip
+    return parts

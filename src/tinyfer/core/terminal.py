@@ -18,14 +18,16 @@ from rich.text import Text
 _UNCUT = 1000
 
 
-def printable(text: object) -> str:
+def printable(text: object, *, one_line: bool = False) -> str:
     """``text`` with control and format characters (ESC, BEL, bidi overrides...) written as
-    escapes (``\\x1b``, ``\\u202e``); newlines and tabs are kept."""
+    escapes (``\\x1b``, ``\\u202e``); newlines and tabs are kept unless ``one_line`` (a file
+    name in a one-line message must not start a line of its own)."""
     s = str(text)
     if s.isprintable():
         return s
+    keep = "" if one_line else "\n\t"
     return "".join(
-        ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp")
+        ch if ch in keep or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp")
         else ch.encode("unicode_escape").decode("ascii")
         for ch in s
     )  # fmt: skip

@@ -71,6 +71,37 @@ def plot_learning_curves(exp_dir: Path, names: list[str], path: Path) -> Path:
     return _save(fig, path)
 
 
+SIZE_KEY = "split.train_subjects"
+
+
+def plot_dataset_size(results: dict, path: Path) -> Path:
+    """Test accuracy (mean over folds, 95% CI) against the number of training subjects per
+    fold, one line per combination of the grid's other keys."""
+    plt = _plt()
+    lines: dict[str, list[tuple[int, dict]]] = {}
+    for v in results["variants"].values():
+        others = ",".join(f"{k.split('.')[-1]}={x}" for k, x in v["settings"].items()
+                          if k != SIZE_KEY)  # fmt: skip
+        lines.setdefault(others, []).append((int(v["settings"][SIZE_KEY]), v["accuracy"]))
+    sizes = sorted({n for points in lines.values() for n, _ in points}, key=lambda n: n or 1e9)
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for label, points in lines.items():
+        points.sort(key=lambda p: sizes.index(p[0]))
+        x = [sizes.index(n) for n, _ in points]
+        mean = np.array([a["mean"] for _, a in points])
+        lo = np.array([a["ci95"][0] for _, a in points])
+        hi = np.array([a["ci95"][1] for _, a in points])
+        ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], marker="o", capsize=4,
+                    label=label or None)  # fmt: skip
+    ax.set_xticks(range(len(sizes)), [str(n) if n else "all" for n in sizes])
+    ax.set(xlabel="training subjects per fold", ylabel="test accuracy (mean over folds)",
+           ylim=(0, 1.02))  # fmt: skip
+    ax.grid(alpha=0.3)
+    if any(lines):
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def build_blocks(exp_dir: Path, results: dict, protocol: dict, cfg) -> list[Block]:
     figs = exp_dir / "figures"
     figs.mkdir(exist_ok=True)
@@ -148,6 +179,17 @@ def build_blocks(exp_dir: Path, results: dict, protocol: dict, cfg) -> list[Bloc
             "Test accuracy of each fold; black: mean and 95% confidence interval.",
         ),
     ]
+    if any(SIZE_KEY in v["settings"] for v in results["variants"].values()):
+        blocks += [
+            ("h2", "What the number of training subjects buys"),
+            (
+                "img",
+                plot_dataset_size(results, figs / "dataset_size.png"),
+                "Test accuracy against the training subjects of each fold (drawn from its "
+                "training part, nested: fewer subjects are a subset of more); the test "
+                "subjects are the same at every size.",
+            ),
+        ]
     if results["claims"]:
         blocks.append(("h2", "The claims on these data"))
         blocks.append(

@@ -19,7 +19,7 @@ import yaml
 from tinyfer.core.config import EXECUTION_KEYS, TrainConfig, command_line, from_dict, to_dict
 from tinyfer.core.prepare import Prepared, prepare
 from tinyfer.core.progress import default_workers, track
-from tinyfer.core.splits import random_kfold, subject_kfold, validation_split
+from tinyfer.core.splits import first_subjects, random_kfold, subject_kfold, validation_split
 from tinyfer.errors import ConfigError, TinyferError
 from tinyfer.evaluation.metrics import compute_metrics
 from tinyfer.evaluation.report import write_report
@@ -101,6 +101,7 @@ def _protocol(data: Prepared, cfg: TrainConfig, all_folds) -> dict[str, Any]:
         "folds": cfg.experiment.folds,
         "repeats": cfg.experiment.repeats,
         "seeds": [cfg.seed + r for r in range(cfg.experiment.repeats)],
+        "torch_threads_per_training": training_threads(cfg.experiment),
         "fold_sizes": [[len(te) for _, te in folds] for folds in all_folds],
         "subjects_per_fold": [
             [len(set(data.subjects[te].tolist())) for _, te in folds] for folds in all_folds
@@ -151,23 +152,30 @@ class _InTraining:
         self.path.write_text(json.dumps(self.names))
 
 
+def training_threads(exp) -> int:
+    """Torch threads of each training: ``resources.cpus``, or for 0 (configs made before it
+    defaulted to 1) this machine's cores divided among the jobs, 1 on Ray."""
+    if exp.resources.cpus:
+        return exp.resources.cpus
+    return 1 if exp.executor == "ray" else max(1, default_workers() // exp.jobs)
+
+
 def _execute(cfg: TrainConfig, tasks: list[FoldTask], shared: tuple, on_start):
     """The executor ``cfg.experiment`` names, over ``tasks``; yields their outcomes."""
     exp = cfg.experiment
-    cpus = exp.resources.cpus
+    cpus = training_threads(exp)
     if exp.executor == "ray" or exp.jobs > 1:  # workers' bars would fight over the terminal
         data, run_cfg, folds = shared
         quiet = dataclasses.replace(run_cfg.trainer, progress=False)
         shared = (data, dataclasses.replace(run_cfg, trainer=quiet), folds)
     if exp.executor == "ray":
         return run_ray(_fold_task, tasks, shared, address=exp.address,
-                       num_cpus=exp.jobs * (cpus or 1) if exp.jobs > 1 else None,
-                       cpus=cpus or 1, gpus=exp.resources.gpus, retries=exp.retries,
+                       num_cpus=exp.jobs * cpus if exp.jobs > 1 else None, cpus=cpus,
+                       gpus=exp.resources.gpus, retries=exp.retries,
                        on_start=on_start)  # fmt: skip
-    threads = cpus or max(1, default_workers() // exp.jobs)
     if exp.jobs == 1:
-        return run_here(_fold_task, tasks, shared, threads=threads, on_start=on_start)
-    return run_processes(_fold_task, tasks, shared, jobs=exp.jobs, threads=threads,
+        return run_here(_fold_task, tasks, shared, threads=cpus, on_start=on_start)
+    return run_processes(_fold_task, tasks, shared, jobs=exp.jobs, threads=cpus,
                          retries=exp.retries, on_start=on_start)  # fmt: skip
 
 
@@ -250,6 +258,7 @@ def _run_fold(data, cfg, variant: Variant, fold, out: Path, repeat: int) -> dict
     tr, va = validation_split(
         train_idx, data.y, groups, cfg.split.val_fraction, seed=cfg.seed + repeat
     )
+    tr = first_subjects(tr, data.subjects, variant.cfg.split.train_subjects, seed=cfg.seed + repeat)
     tree = to_dict(variant.cfg)
     tree["trainer"]["progress"] = cfg.trainer.progress
     vcfg = from_dict(TrainConfig, {**tree, "seed": cfg.seed + repeat})

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from tinyfer.core.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Frame, iter_frames, load_image
+from tinyfer.core.terminal import printable
 from tinyfer.errors import TinyferError
 from tinyfer.inference.annotate import annotate
 from tinyfer.inference.cluster import connect
@@ -48,9 +49,7 @@ def printable_name(name: str, *, one_line: bool = False) -> str:
     surrogates) become ``\\xNN``; with ``one_line``, control characters (a newline in a
     name) are escaped too, so a name never breaks a line-based table."""
     text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    if one_line:
-        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text
+    return printable(text, one_line=True) if one_line else text
 
 
 @dataclass
@@ -107,8 +106,8 @@ def expand_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[tuple[str, st
 
 def _walk(folder: Path, problems: list[tuple[str, str]]) -> tuple[list[Path], int]:
     """Every file under ``folder`` (sorted) and how many sub-folders could not be read. Links
-    to folders are not followed (a loop would never end); unreadable folders and links to
-    nothing are problems, named."""
+    to folders are not followed (a loop would never end); unreadable folders, links to
+    nothing and special files are problems, named."""
     found: list[Path] = []
     unreadable = 0
 
@@ -126,8 +125,10 @@ def _walk(folder: Path, problems: list[tuple[str, str]]) -> tuple[list[Path], in
             p = Path(root, name)
             if p.is_file():
                 found.append(p)
-            elif p.is_symlink():
+            elif not p.exists():
                 problems.append((str(p), "link to nothing (dangling), left out"))
+            else:  # a pipe, socket or device, or a link to one: reading it may never end
+                problems.append((str(p), "not a regular file (a device, pipe or socket), left out"))
     return sorted(found), unreadable
 
 

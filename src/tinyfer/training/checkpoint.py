@@ -93,20 +93,33 @@ def load_model(path: str | Path):
     return model.eval(), meta
 
 
-def load_pretrained_encoder(encoder, path: str | Path) -> None:
-    """Initialise ``encoder`` from the encoder of a trained model (a model.pt, a run directory
-    or a bundled model's name), e.g. FER2013 weights before fine-tuning on CK+; the head is not
-    taken (classes differ)."""
+def load_pretrained(model: FerNet, labels, path: str | Path, *, head: bool = True) -> list[str]:
+    """Initialise ``model`` (classes ``labels``) from a trained model (a model.pt, a run
+    directory or a bundled model's name), e.g. FER+ weights before fine-tuning on CK+: its
+    encoder, and with ``head`` its head's rows for the classes both have (by name). Returns
+    the labels whose rows start untrained (classes the pretrained model does not know)."""
     file = resolve_model_file(path)
     if file.suffix == ".onnx" and file.with_suffix(".pt").is_file():
         file = file.with_suffix(".pt")  # a bundled model's checkpoint
     payload = _read(file, "model")
     _check_architecture(
-        encoder, payload["arch"]["spec"], payload["in_chans"], file,
+        model.encoder, payload["arch"]["spec"], payload["in_chans"], file,
         f"a model of another architecture; choose model.name: {payload['name']}",
     )  # fmt: skip
     state = payload["state_dict"]
-    encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
+    model.encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
+    known = list(payload["labels"])
+    if not head:
+        return list(labels)
+    last = len(model.head) - 1
+    linear = model.head[last]
+    weight, bias = state[f"head.{last}.weight"], state[f"head.{last}.bias"]
+    with torch.no_grad():
+        for row, label in enumerate(labels):
+            if label in known:
+                linear.weight[row] = weight[known.index(label)]
+                linear.bias[row] = bias[known.index(label)]
+    return [label for label in labels if label not in known]
 
 
 def save_encoder(path: str | Path, encoder) -> Path:

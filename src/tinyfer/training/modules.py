@@ -50,8 +50,9 @@ def fill_context(x: Tensor, valid: Tensor, p: float) -> Tensor:
     return x * weight + other * (1 - weight)
 
 
-def _adamw_cosine(module: L.LightningModule, lr: float, weight_decay: float, epochs: int):
-    opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
+def _adamw_cosine(module: L.LightningModule, lr: float, weight_decay: float, epochs: int,
+                  groups: list[dict] | None = None):  # fmt: skip
+    opt = torch.optim.AdamW(groups or module.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
@@ -139,4 +140,11 @@ class ClassifierModule(_FaceModule):
         self._step(batch, "val")
 
     def configure_optimizers(self):
-        return _adamw_cosine(self, self.cfg.lr, self.cfg.weight_decay, self.cfg.epochs)
+        c = self.cfg
+        groups = None
+        if c.encoder_lr != 1.0:  # discriminative learning rates: the initialised encoder slower
+            encoder = list(self.model.encoder.parameters())
+            mine = {id(p) for p in encoder}
+            rest = [p for p in self.parameters() if id(p) not in mine]
+            groups = [{"params": encoder, "lr": c.lr * c.encoder_lr}, {"params": rest}]
+        return _adamw_cosine(self, c.lr, c.weight_decay, c.epochs, groups)

@@ -31,11 +31,12 @@ from tinyfer.evaluation.metrics import compute_metrics
 from tinyfer.training.checkpoint import (
     load_encoder_into,
     load_model,
-    load_pretrained_encoder,
+    load_pretrained,
     save_encoder,
     save_model,
 )
 from tinyfer.training.data import FaceDataModule
+from tinyfer.training.distill import distilled_targets, teacher_probabilities
 from tinyfer.training.export import export_model, record_in_onnx
 from tinyfer.training.fit import best_weights, fit, images_per_s, make_trainer
 from tinyfer.training.models import FerNet, count_parameters, create_model
@@ -113,9 +114,16 @@ def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None) -> Setup
     soft = cfg.classify.soft_labels and data.soft.shape[1] > 0
     if soft:
         log.info("training on soft labels (each face's vote distribution)")
+    targets = data.soft if soft else data.y
+    if cfg.classify.teachers:
+        c, train = cfg.classify, parts["train"]
+        teacher = teacher_probabilities(c.teachers, data.X[train], data.labels)
+        targets = distilled_targets(targets, teacher, c.distill, train, len(data.labels))
+        log.info("distilling from %s: their probabilities (face and mirror image) are %g of "
+                 "each training target", ", ".join(c.teachers), c.distill)  # fmt: skip
     dm = FaceDataModule(
         data.X,
-        data.soft if soft else data.y,
+        targets,
         parts,
         valid=data.valid,
         augment=cfg.augment,
@@ -331,8 +339,12 @@ def train(
         # Phase 1 trains model.encoder itself and leaves its best weights in it.
         pre = _run_pretrain(cfg, setup, resume)
     elif cfg.classify.init == "pretrained":
-        load_pretrained_encoder(model.encoder, cfg.classify.pretrained)
-        log.info("encoder initialised from %s", cfg.classify.pretrained)
+        new = load_pretrained(model, data.labels, cfg.classify.pretrained,
+                              head=cfg.classify.pretrained_head)  # fmt: skip
+        log.info("initialised from %s: the encoder%s", cfg.classify.pretrained,
+                 f"; a new head row for {', '.join(new)} (a class it does not know)"
+                 if cfg.classify.pretrained_head and new else
+                 "" if cfg.classify.pretrained_head else ", with a new head")  # fmt: skip
 
     c = cfg.classify
     weights = None
