@@ -1,7 +1,7 @@
 """Make a bundled model from a finished run: export it into the package under its name,
-measure the exported file (each evaluation set, per face on one thread, int8 against fp32),
-and write results/bundled_<name>.json and the package's card <name>.md from those
-measurements only; the run's model.pt ships beside it as <name>.pt (for fine-tuning:
+measure the exported file (each evaluation set under both priors, per face on one thread,
+int8 against fp32), and write results/bundled_<name>.json and the package's card <name>.md
+from those measurements only; the run's model.pt ships beside it as <name>.pt (for fine-tuning:
 ``classify.pretrained: <name>``).
 
 python benchmarks/bundle_model.py RUN_DIR --name accurate|fast [--tta] [--int8]
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import shutil
 import tempfile
@@ -34,6 +35,7 @@ from tinyfer.training.models import count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
+PRIORS = ("balanced", "training")  # the default first: its figures lead the card
 DEFAULT_EVALS = [f"{DATA / 'ferplus'}:PrivateTest", f"{DATA / 'fer2013'}:PrivateTest"]
 
 
@@ -83,11 +85,11 @@ def measure(args, out: Path, work: Path) -> dict:
         },
         "evaluations": [],
     }
-    for data, split in evals:
-        folder = work / f"{Path(data).name}-{split}"
-        result, eval_dir = evaluate(out, data, split=split, out_dir=folder,
+    for (data, split), prior in itertools.product(evals, PRIORS):
+        folder = work / f"{Path(data).name}-{split}-{prior}"
+        result, eval_dir = evaluate(out, data, split=split, out_dir=folder, prior=prior,
                                     prepared_dir=args.prepared, progress=False)  # fmt: skip
-        row = {"data": Path(data).name, "split": split, **scores(result.metrics)}
+        row = {"data": Path(data).name, "split": split, "prior": prior, **scores(result.metrics)}
         prepared = faces_of(data)
         if "Training" in set(prepared.splits.tolist()) and split != "Training":
             # Test faces with a pixel-identical copy in Training (FER2013's flaw, DATA.md).
@@ -110,7 +112,7 @@ def photos_row(path: Path) -> dict:
     """A faces_in_photos result: the model's accuracy on pasted photos per set."""
     r = json.loads(path.read_text())
     return {"result": path.name, "model": r["model"], "held_out_of": r.get("held_out_of"),
-            "accuracy": r["accuracy"]}  # fmt: skip
+            "prior": r.get("prior", "training"), "accuracy": r["accuracy"]}  # fmt: skip
 
 
 #: What each layout's faces are, for a card's limits.
@@ -142,7 +144,8 @@ def training_text(run: dict, config: dict) -> str:
 def model_card(f: dict, run: dict, config: dict) -> str:
     labels, first = f["labels"], f["evaluations"][0]
     evals = "\n".join(
-        f"| {e['data']} {e['split']} | {e['n']} | {e['accuracy']:.4f} | "
+        f"| {e['data']} {e['split']} | {e.get('prior', 'training')} | {e['n']} | "
+        f"{e['accuracy']:.4f} | "
         f"{e['balanced_accuracy']:.4f} | {e['macro_f1']:.4f} | {e['ece']:.3f} |"
         for e in f["evaluations"]
     )
@@ -150,19 +153,21 @@ def model_card(f: dict, run: dict, config: dict) -> str:
         f"\n- {e['data']} {e['split']} without the faces that have a pixel-identical copy in "
         f"Training: {e['without_training_copies']['accuracy']:.4f} on "
         f"{e['without_training_copies']['n']} faces."
-        for e in f["evaluations"] if "without_training_copies" in e
+        for e in f["evaluations"]
+        if "without_training_copies" in e and e.get("prior", "training") == PRIORS[0]
     )  # fmt: skip
     rows = "\n".join(
         f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
         for name, c in first["per_class"].items()
     )
     photos = "\n".join(
-        f"| {Path(p['model']).name} | {name}: {a.get('sampled_from', 'all faces')} | {a['faces']} "
+        f"| {Path(p['model']).name} | {p.get('prior', 'training')} | "
+        f"{name}: {a.get('sampled_from', 'all faces')} | {a['faces']} "
         f"| {a['crops']:.4f} | {a['photos']:.4f} | "
         + ", ".join(f"{c} {r:.2f}" for c, r in a.get("photo_recall", {}).items())
         + f" | {p['result']} |"
         for p in f["photos"] for name, a in p["accuracy"].items()
-    ) or "| not measured | | | | | | |"  # fmt: skip
+    ) or "| not measured | | | | | | | |"  # fmt: skip
     sp, q = f["speed_one_thread"], f["int8_vs_fp32"]
     train_min = f.get("wall_seconds", run["classify"]["seconds"]) / 60
     tta = (
@@ -208,9 +213,12 @@ Facial expression recognition from a {size}x{size} gray face crop; classes: {", 
 - Training time on a 2-core CPU (no GPU){f.get("conditions", "")}: {train_min:.0f} min
   ({run["classify"]["images_per_s"]:.0f} training images/s); peak RSS {run.get("peak_rss_mb")} MB.
 
-## Results (the shipped file, `tinyfer evaluate`)
-| data | n | accuracy | balanced accuracy | macro-F1 | ECE |
-|---|---|---|---|---|---|
+## Results (the shipped file, `tinyfer evaluate --prior P`)
+Under `balanced`, the default, every class is equally likely a priori; under `training`, as
+often as in the training data (FER+: a third neutral), which suits FER+'s own test split.
+
+| data | prior | n | accuracy | balanced accuracy | macro-F1 | ECE |
+|---|---|---|---|---|---|---|
 {evals}
 {copies}
 
@@ -218,7 +226,7 @@ FER+ accuracy is against the majority vote (ties broken in FER+'s column order, 
 first); FER2013 against its original labels, which FER+'s annotators contradict on about a
 third of the faces.
 
-Per class on {first["data"]} {first["split"]}:
+Per class on {first["data"]} {first["split"]} ({first.get("prior", "training")} prior):
 
 | class | precision | recall | F1 | support |
 |---|---|---|---|---|
@@ -230,8 +238,8 @@ missed face counts as wrong. A row of another model than `{name}` is a run of th
 without one of its datasets, for the figure on a dataset the recipe never saw
 (`benchmarks/README.md` says which).
 
-| model | set: sampled from | faces | crops | photos | recall per class, photos | result |
-|---|---|---|---|---|---|---|
+| model | prior | set: sampled from | faces | crops | photos | recall per class, photos | result |
+|---|---|---|---|---|---|---|---|
 {photos}
 
 ## Known limits

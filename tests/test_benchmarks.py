@@ -60,13 +60,16 @@ def test_bundle_model_runs_on_a_tiny_fer2013(tmp_path):
     _run("bundle_model.py", str(run), "--name", "fast", "--eval", f"{data}:PrivateTest", "--eval",
          f"{data}:PublicTest", "--out", str(onnx), "--tta", tmp_path=tmp_path)  # fmt: skip
     result = json.loads((tmp_path / "bundled_fast.json").read_text())
-    private, public = result["evaluations"]
+    private, private_training, public, _ = result["evaluations"]
     assert private["n"] == 28 and public["split"] == "PublicTest" and result["tta"] == "hflip"
+    assert [e["prior"] for e in result["evaluations"]] == ["balanced", "training"] * 2
+    assert private_training["split"] == "PrivateTest" and private_training["n"] == 28
     assert private["without_training_copies"]["n"] <= 28
     assert result["onnx_vs_torch_max_abs_diff"] < 1e-4
     assert result["speed_one_thread"]["classify_ms"] > 0
     card = (tmp_path / "assets" / "model.md").read_text()
-    assert f"| fer2013 PrivateTest | 28 | {private['accuracy']:.4f} |" in card
+    assert f"| fer2013 PrivateTest | balanced | 28 | {private['accuracy']:.4f} |" in card
+    assert f"| fer2013 PrivateTest | training | 28 | {private_training['accuracy']:.4f} |" in card
     assert 'Recognizer("fast")' in card
     assert (tmp_path / "bundled_fast_confusion.png").stat().st_size > 0
     assert (tmp_path / "assets" / "model.pt").is_file()

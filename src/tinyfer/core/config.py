@@ -158,7 +158,7 @@ class ClassifyConfig:
 
     init: Literal["autoencoder", "random", "pretrained"] = "autoencoder"
     pretrained: str | None = None  # init: pretrained: a model.pt or run directory (e.g. FER2013)
-    pretrained_head: bool = True  # also take its head's rows for the classes both models have
+    pretrained_head: bool = False  # also take its head's rows for the classes both have
     encoder_lr: float = 1.0  # the encoder's learning rate, as a fraction of lr
     # Distillation: the (ensemble of) teacher models whose probabilities, on each training face
     # and its mirror image, are mixed into its target with this share.
