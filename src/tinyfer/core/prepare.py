@@ -25,7 +25,7 @@ from tinyfer import __version__
 from tinyfer.core.config import DataConfig, to_dict
 from tinyfer.core.datasets import CROPPED_FORMATS, Problem, Sample, Scan, read_dataset
 from tinyfer.core.faces import TEMPLATE, create_detector, crop_face, cut_face
-from tinyfer.core.faces.detect import Face
+from tinyfer.core.faces.face import Face
 from tinyfer.core.io import load_image
 from tinyfer.core.labels import canonical_label, ordered_labels
 from tinyfer.core.progress import parallel_map

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from tinyfer.core.faces import BOX_FRAMING, Face, FaceDetector, create_detector, crop_face, cut_face
-from tinyfer.core.faces.detect import looks_like_a_crop
+from tinyfer.core.faces.face import looks_like_a_crop
 from tinyfer.core.io import iter_frames, load_image
 from tinyfer.core.model_files import DEFAULT_MODEL
 from tinyfer.core.priors import PriorSpec, effective_prior, prior_shift, shift_probabilities

@@ -2,14 +2,8 @@
 margin cut)."""
 
 from tinyfer.core.faces.crop import crop_face
-from tinyfer.core.faces.detect import (
-    DETECTORS,
-    Face,
-    FaceDetector,
-    HaarDetector,
-    WholeImage,
-    create_detector,
-)
+from tinyfer.core.faces.detect import DETECTORS, HaarDetector, WholeImage, create_detector
+from tinyfer.core.faces.face import Face, FaceDetector
 from tinyfer.core.faces.geometry import BOX_FRAMING, TEMPLATE, cut_face
 
 __all__ = [

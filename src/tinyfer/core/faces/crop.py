@@ -7,7 +7,7 @@ import math
 import cv2
 import numpy as np
 
-from tinyfer.core.faces.detect import Face
+from tinyfer.core.faces.face import Face
 
 
 def crop_face(

@@ -17,7 +17,7 @@ import math
 import cv2
 import numpy as np
 
-from tinyfer.core.faces.detect import Face
+from tinyfer.core.faces.face import Face
 
 #: Five points (left eye, right eye, nose, left and right mouth corner) as fractions of the
 #: crop's side. Measured means were eyes (0.313, 0.377), (0.675, 0.370), nose (0.494, 0.585),

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from tinyfer.core.faces.detect import Face, enlarge_small
+from tinyfer.core.faces.face import Face, enlarge_small
 from tinyfer.errors import TinyferError
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "assets" / "mtcnn"
