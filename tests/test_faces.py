@@ -224,3 +224,39 @@ def test_cut_face_marks_the_pixels_past_the_image_edge():
     crop, valid = cut_face(image, shifted, 48, "whole", with_valid=True)
     assert (valid[:, -11:] == 0).all() and (valid[:, :35] == 255).all()
     assert (crop[:, -11:] == image[0, -1]).all()  # the border there is replicated
+
+
+def test_face_cut_reads_back_what_it_records_and_old_files_get_the_margin_cut():
+    from tinyfer.core.config import DataConfig
+    from tinyfer.core.faces.cut import FaceCut
+
+    for cfg in (
+        DataConfig(geometry="template"),
+        DataConfig(geometry="margin", margin=0.3, align=True),
+    ):
+        cut = FaceCut.of(cfg, "mtcnn")
+        assert FaceCut.from_meta(cut.to_meta()) == cut
+        again = cut.data_config(img_size=64)
+        assert (again.geometry, again.margin, again.align, again.img_size) == (
+            cfg.geometry, cfg.margin, cfg.align, 64)  # fmt: skip
+    # A file made before the template geometry records no geometry, sometimes only a margin.
+    assert FaceCut.from_meta({"gray": True, "scale": 1 / 255}) == FaceCut("margin", margin=0.1)
+    assert FaceCut.from_meta({"margin": 0.2}).margin == 0.2
+
+
+def test_face_cut_cuts_by_the_template_its_file_recorded():
+    """A model file keeps the template it was trained with even if the package's changes."""
+    from tinyfer.core.faces import TEMPLATE, cut_face
+    from tinyfer.core.faces.cut import FaceCut
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (120, 120), dtype=np.uint8)
+    points = np.array([(40, 50), (80, 50), (60, 70), (45, 90), (75, 90)], np.float32)
+    face = Face((30, 30, 60, 70), 0.99, landmarks=points)
+    wider = tuple((0.5 + 1.2 * (x - 0.5), y) for x, y in TEMPLATE)
+    meta = {**FaceCut("template").to_meta(), "template": [list(p) for p in wider]}
+    crop = FaceCut.from_meta(meta).cut(image, face, 48, "mtcnn")
+    assert np.array_equal(crop, cut_face(image, face, 48, "mtcnn", template=wider))
+    assert not np.array_equal(crop, cut_face(image, face, 48, "mtcnn"))
+    margin = FaceCut("margin", margin=0.2).cut(image, face, 48, "mtcnn")
+    assert np.array_equal(margin, crop_face(image, face, size=48, margin=0.2))

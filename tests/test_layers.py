@@ -13,10 +13,6 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "src" / "tinyfer"
 ORDER = ("errors", "core", "inference", "evaluation", "training", "experiments", "report_text",
          "cli", "__main__")  # fmt: skip
-#: The one import against the order, inside a function: a torch ``model.pt`` given to the
-#: recognizer is loaded by the training layer (and needs torch); ONNX files never are.
-ALLOWED = {("tinyfer.inference.classifier", "tinyfer.training.checkpoint")}
-
 TRAINING = ("torch", "lightning", "kornia", "onnx", "onnxscript")
 EVALUATION = ("sklearn", "scipy", "matplotlib")
 EXTRAS = ("ray", "fastapi", "uvicorn")
@@ -54,7 +50,7 @@ def test_every_module_imports_only_its_layer_and_those_before_it():
             continue  # the package's lazy table of public names
         for target in _imports(path):
             mine, theirs = ORDER.index(_layer(module)), ORDER.index(_layer(target))
-            if theirs > mine and (module, target) not in ALLOWED:
+            if theirs > mine:
                 wrong.append(f"{module} -> {target}")
     assert wrong == []
 

@@ -22,7 +22,7 @@ def test_classifier_and_decoder_shapes(name, size):
 def test_size_classes_of_the_zoo():
     assert count_parameters(create_model("tiny")) <= 60_000
     assert count_parameters(create_model("base")) <= 1_000_000
-    sizes = [count_parameters(create_model(n)) for n in ("tiny", "small", "base")]
+    sizes = [count_parameters(create_model(n)) for n in ("tiny", "small", "base", "wide")]
     assert sizes == sorted(sizes)
 
 

@@ -114,7 +114,11 @@ def test_bad_model_files(tmp_path, onnx_model):
     pt = tmp_path / "model.pt"
     pt.write_bytes(b"junk")
     with pytest.raises(TinyferError, match="not a tinyfer model file"):
-        Recognizer(pt)
+        Recognizer(pt)  # through the loader the training layer declares for .pt files
+    other = tmp_path / "model.tflite"
+    other.write_bytes(b"junk")
+    with pytest.raises(TinyferError, match=r"model.tflite: no loader for .tflite .*onnx, pt"):
+        Recognizer(other)
 
 
 def test_a_label_list_that_does_not_match_the_outputs_is_refused(onnx_model, tmp_path):

@@ -24,7 +24,8 @@ import numpy as np
 from tinyfer import __version__
 from tinyfer.core.config import DataConfig, to_dict
 from tinyfer.core.datasets import CROPPED_FORMATS, Problem, Sample, Scan, read_dataset
-from tinyfer.core.faces import TEMPLATE, create_detector, crop_face, cut_face
+from tinyfer.core.faces import create_detector
+from tinyfer.core.faces.cut import FaceCut
 from tinyfer.core.faces.face import Face
 from tinyfer.core.io import load_image
 from tinyfer.core.labels import canonical_label, ordered_labels
@@ -105,29 +106,6 @@ def resolve_detector(cfg: DataConfig, format: str) -> str:
     return "none" if format in CROPPED_FORMATS else "haar"
 
 
-def preprocessing_of(cfg: DataConfig, detector: str | None) -> dict[str, Any]:
-    """What a model file records of how its training faces were cut, so that prediction,
-    evaluation and export cut theirs the same way (:func:`data_config_for` reads it back)."""
-    out = {"gray": True, "scale": 1 / 255, "geometry": cfg.geometry, "detector": detector}
-    if cfg.geometry == "template":
-        return {**out, "template": [list(p) for p in TEMPLATE]}
-    return {**out, "margin": cfg.margin, "align": cfg.align}
-
-
-def data_config_for(preprocessing: dict[str, Any], **fields: Any) -> DataConfig:
-    """A DataConfig that cuts faces as a model's ``preprocessing`` says; files written before
-    the template geometry (no ``geometry`` key) used the margin cut."""
-    geometry = preprocessing.get("geometry", "margin")
-    if geometry == "template":
-        return DataConfig(geometry="template", **fields)
-    return DataConfig(
-        geometry="margin",
-        margin=preprocessing.get("margin", 0.1),
-        align=preprocessing.get("align", False),
-        **fields,
-    )
-
-
 def cache_key(scan: Scan, cfg: DataConfig, detector: str) -> str:
     """Hash of the config, the layout and every input file's path, size and mtime."""
     h = hashlib.sha256()
@@ -164,7 +142,8 @@ def _init_worker(detector: str, cfg: DataConfig, cropped: bool) -> None:
         kwargs = {"min_face": max(cfg.min_face, 0.3) if cropped else cfg.min_face}
     else:
         kwargs = {}
-    _worker.update(detector=create_detector(detector, **kwargs), cfg=cfg, cropped=cropped)
+    _worker.update(detector=create_detector(detector, **kwargs), cfg=cfg, cropped=cropped,
+                   cut=FaceCut.of(cfg, detector))  # fmt: skip
     if detector == "mtcnn" and not cropped:
         # Where MTCNN finds no face in a frame, Haar's box (calibrated framing) still may.
         haar = {"min_face": cfg.min_face, "work_side": PREPARE_WORK_SIDE}
@@ -187,6 +166,7 @@ class _Cut:
 def _face_of(sample: Sample) -> _Cut:
     """The largest face in ``sample``, cut as ``cfg`` says."""
     cfg: DataConfig = _worker["cfg"]
+    cut: FaceCut = _worker["cut"]
     detector = _worker["detector"]
     try:
         image = sample.load(gray=detector.name != "mtcnn")  # MTCNN sees colour where there is
@@ -195,11 +175,11 @@ def _face_of(sample: Sample) -> _Cut:
     gray = load_image(image, gray=True)
     faces = detector.detect(image)
     no_face = _Cut(problem=Problem(sample.path, "no_face", "no face found; frame left out"))
-    if cfg.geometry == "margin":
+    if cut.geometry == "margin":
         if not faces:
             return no_face
-        crop = crop_face(gray, faces[0], size=cfg.img_size, margin=cfg.margin, align=cfg.align)
-        return _Cut(crop, np.full_like(crop, 255), faces=len(faces), how="box")
+        crop, valid = cut.cut(gray, faces[0], cfg.img_size, detector.name, with_valid=True)
+        return _Cut(crop, valid, faces=len(faces), how="box")
     if faces and faces[0].landmarks is not None:
         face, framing, how = faces[0], detector.name, "landmarks"
     elif _worker["cropped"] or detector.name == "none":
@@ -212,7 +192,7 @@ def _face_of(sample: Sample) -> _Cut:
         if not faces:
             return no_face
         face, how = faces[0], "box"
-    crop, valid = cut_face(gray, face, cfg.img_size, framing, with_valid=True)
+    crop, valid = cut.cut(gray, face, cfg.img_size, framing, with_valid=True)
     return _Cut(crop, valid, faces=len(faces), how=how)
 
 

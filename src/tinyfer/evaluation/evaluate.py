@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from tinyfer.core.config import TrainConfig, command_line
+from tinyfer.core.faces.cut import FaceCut
 from tinyfer.core.model_files import resolve_model_file
-from tinyfer.core.prepare import Prepared, data_config_for, load_prepared, prepare
+from tinyfer.core.prepare import Prepared, load_prepared, prepare
 from tinyfer.core.priors import (
     PriorSpec,
     effective_prior,
@@ -108,8 +109,9 @@ def load_eval_data(
                 f"{img_size}x{img_size}; give the dataset folder so it is prepared at that size"
             )
         return prepared
-    cfg = data_config_for(preprocessing, path=str(path), format=format, img_size=img_size,
-                          skip_unknown=skip_unknown)  # fmt: skip
+    cfg = FaceCut.from_meta(preprocessing).data_config(
+        path=str(path), format=format, img_size=img_size, skip_unknown=skip_unknown
+    )
     return prepare(cfg, prepared_dir, progress=progress)
 
 

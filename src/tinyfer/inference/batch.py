@@ -408,7 +408,7 @@ def _frames(source: Path | int, every: int, max_frames: int | None) -> Iterator:
 def _count(recognizer: Recognizer, faces: Sequence[Prediction], summary: Summary) -> None:
     summary.faces += len(faces)
     summary.without_face += not faces
-    if recognizer.geometry == "template":  # faces cut by their box, for want of landmarks
+    if recognizer.cut.geometry == "template":  # faces cut by their box, for want of landmarks
         summary.box_framed += sum(f.landmarks is None for f in faces)
 
 

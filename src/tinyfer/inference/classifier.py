@@ -12,7 +12,13 @@ import onnxruntime as ort
 
 from tinyfer.core.inputs import model_input
 from tinyfer.core.integrity import CHECKSUM_KEY, check_onnx_seal
-from tinyfer.core.model_files import ModelMeta, resolve_model_file
+from tinyfer.core.model_files import (
+    Classifier,
+    ModelMeta,
+    load_model_file,
+    register_loader,
+    resolve_model_file,
+)
 from tinyfer.core.priors import ClassPrior
 from tinyfer.errors import TinyferError
 
@@ -81,15 +87,20 @@ class OnnxClassifier:
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
 
-def load_classifier(path: str | Path | None, *, threads: int | None = None):
+def load_onnx(path: Path, *, threads: int | None = None) -> tuple[OnnxClassifier, ModelMeta]:
+    """The loader of ``.onnx`` files (:func:`~tinyfer.core.model_files.register_loader`)."""
+    clf = OnnxClassifier(path, threads=threads)
+    return clf, clf.meta
+
+
+register_loader(".onnx", load_onnx)
+
+
+def load_classifier(
+    path: str | Path | None, *, threads: int | None = None
+) -> tuple[Classifier, ModelMeta]:
     """``(model, meta)`` for an exported .onnx file or a run directory holding one
     (onnxruntime, no torch import; ``threads`` sets its intra-op threads), a model.pt or an
-    older run directory (torch), or ``None`` (the bundled model). Both kinds of model have
-    ``predict_proba``; the meta is a :class:`ModelMeta`."""
-    path = resolve_model_file(path, onnx=True)
-    if path.suffix == ".onnx":
-        clf = OnnxClassifier(path, threads=threads)
-        return clf, clf.meta
-    from tinyfer.training.checkpoint import load_model  # torch, for a model.pt
-
-    return load_model(path)
+    older run directory (torch, by the loader the training layer declares), or ``None`` (the
+    bundled model). Every model has ``predict_proba``; the meta is a :class:`ModelMeta`."""
+    return load_model_file(resolve_model_file(path, onnx=True), threads=threads)

@@ -14,7 +14,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tinyfer.core.faces import BOX_FRAMING, Face, FaceDetector, create_detector, crop_face, cut_face
+from tinyfer.core.faces import BOX_FRAMING, Face, FaceDetector, create_detector
+from tinyfer.core.faces.cut import FaceCut
 from tinyfer.core.faces.face import looks_like_a_crop
 from tinyfer.core.io import iter_frames, load_image
 from tinyfer.core.model_files import DEFAULT_MODEL
@@ -125,14 +126,13 @@ class Recognizer:
         source = str(DEFAULT_MODEL if model is None else model)
         self._shift = prior_shift(self.prior, self.labels, meta.class_prior, source=source)
         self.img_size: int = meta.img_size
-        pre = self.preprocessing = dict(meta.preprocessing)
-        self.geometry: str = pre.get("geometry", "margin")
-        self.margin: float = float(pre.get("margin", 0.1))
-        self.align: bool = bool(pre.get("align", False))
+        self.preprocessing: dict[str, Any] = dict(meta.preprocessing)
+        self.cut: FaceCut = meta.cut
         if isinstance(detector, str):
             kwargs: dict[str, Any] = {}
             if detector == "haar":
-                kwargs = {**HAAR_FOR_PHOTOS, "scale_factor": scale_factor, "find_eyes": self.align}
+                kwargs = {**HAAR_FOR_PHOTOS, "scale_factor": scale_factor,
+                          "find_eyes": self.cut.align}  # fmt: skip
             elif detector == "mtcnn":
                 kwargs = {"threads": threads or 1}  # min_face: MTCNN's own default
             if min_face is not None and detector != "none":
@@ -194,11 +194,9 @@ class Recognizer:
     def crop(self, gray: np.ndarray, face: Face, *, whole: bool = False) -> np.ndarray:
         """The crop the model sees of ``face`` in ``gray``, cut as its training faces were;
         ``whole``: the face is the whole image, a crop in its dataset's own framing."""
-        if self.geometry == "margin":
-            return crop_face(gray, face, size=self.img_size, margin=self.margin, align=self.align)
         name = getattr(self.detector, "name", "")
         framing = name if not whole and name in BOX_FRAMING else "whole"
-        return cut_face(gray, face, self.img_size, framing)
+        return self.cut.cut(gray, face, self.img_size, framing)
 
     def _resize(self, gray: np.ndarray) -> np.ndarray:
         if gray.shape == (self.img_size, self.img_size):

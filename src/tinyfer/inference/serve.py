@@ -264,7 +264,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         rec = pool.default
         clf = rec.classifier
         return {"model": model_file.name, "labels": list(rec.labels), "img_size": rec.img_size,
-                "geometry": rec.geometry, "tta": getattr(clf, "tta", "none"),
+                "geometry": rec.cut.geometry, "tta": getattr(clf, "tta", "none"),
                 "metrics": getattr(clf, "metrics", {})}  # fmt: skip
 
     async def _uploads(request: Request) -> list[tuple[str, bytes]]:

@@ -93,6 +93,12 @@ def load_model(path: str | Path):
     return model.eval(), meta
 
 
+def load_for_inference(path: Path, *, threads: int | None = None):
+    """:func:`load_model` as the loader of model.pt files for inference (the ``pt`` entry
+    point of ``tinyfer.model_loaders``); ``threads`` is left to torch's own setting."""
+    return load_model(path)
+
+
 def load_pretrained(model: FerNet, labels, path: str | Path, *, head: bool = True) -> list[str]:
     """Initialise ``model`` (classes ``labels``) from a trained model (a model.pt, a run
     directory or a bundled model's name), e.g. FER+ weights before fine-tuning on CK+: its

@@ -19,9 +19,10 @@ import numpy as np
 import torch
 
 from tinyfer.core.config import TrainConfig, command_line, from_dict, to_dict
+from tinyfer.core.faces.cut import FaceCut
 from tinyfer.core.inputs import model_input
 from tinyfer.core.model_files import ModelMeta
-from tinyfer.core.prepare import Prepared, prepare, preprocessing_of
+from tinyfer.core.prepare import Prepared, prepare
 from tinyfer.core.priors import ClassPrior, prior_shift, shift_probabilities
 from tinyfer.core.splits import split_of_run
 from tinyfer.errors import TinyferError
@@ -391,7 +392,7 @@ def train(
             labels=data.labels,
             img_size=data.img_size,
             in_chans=1,
-            preprocessing=preprocessing_of(cfg.data, data.manifest.get("detector")),
+            preprocessing=FaceCut.of(cfg.data, data.manifest.get("detector")).to_meta(),
             config=to_dict(cfg),
             metrics={k: metrics.get(k) for k in ("val", "test")},
             class_prior=prior,

@@ -48,11 +48,16 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rot, (mu_d - scale * rot @ mu_s)[:, None]])
 
 
-def face_transform(face: Face, size: int, framing: str) -> np.ndarray:
+Template = tuple[tuple[float, float], ...]
+
+
+def face_transform(
+    face: Face, size: int, framing: str, template: Template = TEMPLATE
+) -> np.ndarray:
     """The 2x3 matrix taking image pixels to the ``size`` x ``size`` crop of ``face``: by its
-    landmarks if it has them, otherwise by the box framing of ``framing``."""
+    landmarks onto ``template`` if it has them, otherwise by the box framing of ``framing``."""
     if face.landmarks is not None:
-        return similarity(face.landmarks, np.array(TEMPLATE) * size)
+        return similarity(face.landmarks, np.array(template) * size)
     fx, fy, fside = BOX_FRAMING[framing]
     x, y, w, h = face.box
     cx, cy, side = x + fx * w, y + fy * h, fside * max(w, h)
@@ -60,12 +65,20 @@ def face_transform(face: Face, size: int, framing: str) -> np.ndarray:
     return np.array([[s, 0.0, size / 2 - s * cx], [0.0, s, size / 2 - s * cy]])
 
 
-def cut_face(image: np.ndarray, face: Face, size: int, framing: str, *, with_valid: bool = False):
+def cut_face(
+    image: np.ndarray,
+    face: Face,
+    size: int,
+    framing: str,
+    *,
+    with_valid: bool = False,
+    template: Template = TEMPLATE,
+):
     """The face as a ``(size, size)`` crop of ``image`` (gray, or BGR then ``(size, size, 3)``)
     in the one geometry; what falls outside the image is filled by replicating its border.
     ``with_valid``: also the ``(size, size)`` uint8 mask of the crop's pixels inside the image
     (255; 0 on the replicated border, partial at its edge)."""
-    m = face_transform(face, size, framing)
+    m = face_transform(face, size, framing, template)
     valid = None
     if with_valid:
         inside = np.full(image.shape[:2], 255, np.uint8)

@@ -38,6 +38,11 @@ register_model(
     "ResNet basic blocks after a stride-2 stem, under 1M parameters",
 )
 register_model(
+    "wide",
+    EncoderSpec("basic", stem=48, stem_stride=2, widths=(96, 192, 288), depths=(1, 1, 1)),
+    "base at 1.5x its width, about 2M parameters: a teacher to distil into base",
+)
+register_model(
     "plain",
     EncoderSpec("plain", stem=16, widths=(32, 64, 128), depths=(2, 2, 2)),
     "the thesis's kind: plain 3x3 convolutions and max-pooling",
