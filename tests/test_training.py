@@ -92,6 +92,17 @@ def test_pretrained_init_takes_the_encoder_of_another_run(synth_prepared, tmp_pa
         train(other, tmp_path / "c")
     with pytest.raises(ConfigError, match="needs classify.pretrained"):
         _cfg(synth_prepared, tmp_path, classify={"init": "pretrained"})
+    # pretrain.adapt: phase 1 starts from the pretrained encoder (at a learning rate that moves
+    # nothing, it ends where it began; from random weights it would be far from it).
+    adapt = _cfg(synth_prepared, tmp_path, pretrain={"adapt": True, "epochs": 1, "lr": 1e-12},
+                 classify={"init": "pretrained", "pretrained": str(first.run_dir)})  # fmt: skip
+    run = train(adapt, tmp_path / "d")
+    assert (run.run_dir / "pretrain_history.csv").is_file()
+    adapted = torch.load(run.run_dir / "encoder.pt", weights_only=False)["state_dict"]
+    for key, value in source.encoder.named_parameters():
+        torch.testing.assert_close(adapted[key], value.detach(), atol=1e-6, rtol=0, msg=key)
+    with pytest.raises(ConfigError, match="pretrain.adapt .* needs classify.init: pretrained"):
+        _cfg(synth_prepared, tmp_path, pretrain={"adapt": True})
 
 
 def test_distillation_and_encoder_learning_rate_reach_the_training(synth_prepared, tmp_path):

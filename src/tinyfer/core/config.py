@@ -141,7 +141,9 @@ class ModelConfig:
 @dataclass
 class PretrainConfig:
     """Phase 1: the encoder trained as an autoencoder (runs when ``classify.init`` is
-    ``autoencoder``, or alone with ``tinyfer pretrain``)."""
+    ``autoencoder``, or alone with ``tinyfer pretrain``). With ``adapt`` and ``classify.init:
+    pretrained`` it runs too, from the pretrained encoder: an unsupervised adaptation to this
+    data's faces before phase 2."""
 
     epochs: int = 10
     lr: float = 2e-3
@@ -150,6 +152,7 @@ class PretrainConfig:
     mask: float = 0.0  # fraction of input pixels zeroed (masking)
     augment: bool = True  # reconstruct augmented faces, as the classifier will see them
     patience: int = 0  # early stopping on validation loss; 0 = off
+    adapt: bool = False  # with classify.init: pretrained, phase 1 from the pretrained encoder
 
 
 @dataclass
@@ -308,6 +311,11 @@ class TrainConfig:
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     seed: int = 0
     prepared_dir: str = "prepared"
+
+    def __post_init__(self):
+        if self.pretrain.adapt and self.classify.init != "pretrained":
+            raise ConfigError("pretrain.adapt adapts a pretrained encoder: it needs "
+                              f"classify.init: pretrained (not {self.classify.init})")  # fmt: skip
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> TrainConfig:

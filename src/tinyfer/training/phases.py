@@ -318,8 +318,9 @@ def train(
     parts: dict | None = None,
     onnx: bool = True,
 ) -> RunResult:
-    """Train one model by ``cfg``: phase 1 if ``classify.init`` is ``autoencoder`` (or the
-    encoder of ``classify.pretrained``), then phase 2.
+    """Train one model by ``cfg``: the encoder of ``classify.pretrained`` if ``classify.init``
+    is ``pretrained``; phase 1 if ``classify.init`` is ``autoencoder`` or ``pretrain.adapt``;
+    then phase 2.
 
     ``data`` and ``parts`` (index arrays for train/val/test) may be given, as experiments do;
     otherwise the data is prepared from ``cfg.data`` and split by ``cfg.split``. With ``onnx``
@@ -335,17 +336,18 @@ def train(
         {k: len(v) for k, v in parts.items()},
     )
 
-    pre = None
-    if cfg.classify.init == "autoencoder":
-        # Phase 1 trains model.encoder itself and leaves its best weights in it.
-        pre = _run_pretrain(cfg, setup, resume)
-    elif cfg.classify.init == "pretrained":
+    if cfg.classify.init == "pretrained":
         new = load_pretrained(model, data.labels, cfg.classify.pretrained,
                               head=cfg.classify.pretrained_head)  # fmt: skip
         log.info("initialised from %s: the encoder%s", cfg.classify.pretrained,
                  f"; a new head row for {', '.join(new)} (a class it does not know)"
                  if cfg.classify.pretrained_head and new else
                  "" if cfg.classify.pretrained_head else ", with a new head")  # fmt: skip
+    pre = None
+    if cfg.classify.init == "autoencoder" or cfg.pretrain.adapt:
+        # Phase 1 trains model.encoder itself (from random or pretrained weights) and leaves
+        # its best weights in it.
+        pre = _run_pretrain(cfg, setup, resume)
 
     c = cfg.classify
     weights = None
