@@ -286,5 +286,5 @@ def test_auto_detection_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="layout not recognised"):
         read_dataset(tmp_path / "empty")
-    with pytest.raises(DatasetError, match="unknown format 'xyz'"):
+    with pytest.raises(DatasetError, match="unknown layout 'xyz'"):
         read_dataset(tmp_path, "xyz")

@@ -23,6 +23,7 @@ from rich.table import Table
 # The light modules only; each command imports its own layer when it runs (so `tinyfer
 # predict` never pays for torch or Lightning, nor `tinyfer --help` for numpy and OpenCV).
 from tinyfer.core.config import DataConfig, Executor, Format, TrainConfig, from_dict
+from tinyfer.core.kinds import DETECTORS
 from tinyfer.core.model_files import BUNDLED_MODELS, DEFAULT_MODEL, resolve_model_file
 from tinyfer.core.terminal import PrintableRecords, printable, styled
 from tinyfer.core.terminal import console as make_console
@@ -517,8 +518,8 @@ def predict_cmd(
         typer.Option("--model", "-m", help=MODEL_HELP),
     ] = None,
     detector: Annotated[
-        Literal["mtcnn", "haar", "none"],
-        typer.Option(help="mtcnn (landmarks), haar (fastest), or none for face crops."),
+        Literal[tuple(DETECTORS)],  # type: ignore[valid-type]
+        typer.Option(help="; ".join(f"{d.name}: {d.help}" for d in DETECTORS.values()) + "."),
     ] = "mtcnn",
     format: Annotated[
         Literal["table", "json", "csv"], typer.Option("--format", "-f", help="Output format.")

@@ -14,11 +14,13 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import yaml
 
+from tinyfer.core.kinds import DETECTORS, LAYOUTS
 from tinyfer.errors import ConfigError
 
 T = TypeVar("T")
 
-Format = Literal["auto", "mug", "fer2013", "ferplus", "ckplus", "jaffe", "folder"]
+# Choices from tinyfer.core.kinds' tables (Literal of a tuple: one choice per member).
+Format = Literal[("auto", *LAYOUTS)]  # type: ignore[valid-type]
 Executor = Literal["local", "ray"]  # where an experiment's trainings (or a batch) run
 
 
@@ -93,7 +95,7 @@ class DataConfig:
     geometry: Literal["template", "margin"] = _field(
         "template", "template (landmarks onto one template) or margin (the older cut)."
     )
-    detector: Literal["auto", "mtcnn", "haar", "none"] = _field(
+    detector: Literal[("auto", *DETECTORS)] = _field(  # type: ignore[valid-type]
         "auto", "auto: MTCNN for template, Haar on frames / none on crops for margin."
     )
     min_face: float = _field(0.1, "Smallest face to find, fraction of the shorter side.")

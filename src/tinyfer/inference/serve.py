@@ -36,6 +36,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartParser
 
 from tinyfer.core.io import load_image
+from tinyfer.core.kinds import DETECTORS
 from tinyfer.core.model_files import ASSETS, resolve_model_file
 from tinyfer.core.priors import PriorSpec
 from tinyfer.errors import ImageTooLarge, TinyferError, VideoError
@@ -44,7 +45,8 @@ from tinyfer.inference.predict import Recognizer
 
 log = logging.getLogger(__name__)
 
-Detector = Literal["mtcnn", "haar"]
+# The service finds faces in what it is sent: every detector but "none".
+Detector = Literal[tuple(n for n, d in DETECTORS.items() if d.finds_faces)]  # type: ignore[valid-type]
 
 MB = 1024 * 1024
 

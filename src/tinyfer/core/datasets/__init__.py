@@ -13,6 +13,7 @@ from tinyfer.core.datasets.ferplus import is_ferplus, read_ferplus
 from tinyfer.core.datasets.folder import read_folder
 from tinyfer.core.datasets.jaffe import read_jaffe
 from tinyfer.core.datasets.mug import read_mug, select_frames
+from tinyfer.core.kinds import LAYOUTS
 from tinyfer.core.labels import is_known_label
 from tinyfer.errors import DatasetError
 
@@ -34,10 +35,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("mug", "fer2013", "ferplus", "ckplus", "jaffe", "folder")
-#: Formats whose images are already face crops (found again on an enlarged copy to cut them
-#: by their landmarks; taken whole where none are found).
-CROPPED_FORMATS = frozenset({"fer2013", "ferplus", "ckplus"})
+FORMATS = tuple(LAYOUTS)
+#: Layouts whose images are already face crops (``tinyfer.core.kinds.Layout.cropped``).
+CROPPED_FORMATS = frozenset(name for name, layout in LAYOUTS.items() if layout.cropped)
 
 _CK_NAME = re.compile(r"^S\d+_\d+_\d+\.png$", re.IGNORECASE)
 _JAFFE_NAME = re.compile(r"^[A-Za-z]+\.[A-Za-z]{2}\d*\.\d+\.\w+$")
@@ -86,7 +86,8 @@ def detect_format(root: str | Path) -> str:
         f"{root}: layout not recognised. Known layouts: MUG (subjects3/<subject>/<emotion>/"
         "take<NNN>/), FER2013 (train/ and test/ class folders, or fer2013.csv), CK+48 "
         "(<emotion>/S010_004_00000017.png), FER+ (FER2013Train/ with label.csv), JAFFE "
-        "(KA.AN1.39.tiff), class folders (<label>/*.jpg). Pass --format to choose one."
+        "(KA.AN1.39.tiff), class folders (<label>/*.jpg). Choose one with --layout (a config's "
+        "data.format)."
     )
 
 
@@ -103,16 +104,9 @@ def read_dataset(
     if format == "auto":
         format = detect_format(root)
         log.info("%s: recognised as %s", root, format)
-    if format == "mug":
-        return read_mug(root, frames=frames, n_frames=n_frames, skip_unknown=skip_unknown)
-    if format == "fer2013":
-        return read_fer2013(root, skip_unknown=skip_unknown)
-    if format == "ferplus":
-        return read_ferplus(root)
-    if format == "ckplus":
-        return read_ckplus(root, skip_unknown=skip_unknown)
-    if format == "jaffe":
-        return read_jaffe(root)
-    if format == "folder":
-        return read_folder(root, subject_regex=subject_regex, skip_unknown=skip_unknown)
-    raise DatasetError(f"unknown format {format!r}; choose one of auto, {', '.join(FORMATS)}")
+    if format not in LAYOUTS:
+        raise DatasetError(f"unknown layout {format!r}; choose one of auto, {', '.join(FORMATS)}")
+    options = {"frames": frames, "n_frames": n_frames, "subject_regex": subject_regex,
+               "skip_unknown": skip_unknown}  # fmt: skip
+    layout = LAYOUTS[format]
+    return layout.load()(root, **{k: options[k] for k in layout.options})

@@ -2,13 +2,12 @@
 margin cut)."""
 
 from tinyfer.core.faces.crop import crop_face
-from tinyfer.core.faces.detect import DETECTORS, HaarDetector, WholeImage, create_detector
+from tinyfer.core.faces.detect import HaarDetector, WholeImage, create_detector
 from tinyfer.core.faces.face import Face, FaceDetector
 from tinyfer.core.faces.geometry import BOX_FRAMING, TEMPLATE, cut_face
 
 __all__ = [
     "BOX_FRAMING",
-    "DETECTORS",
     "TEMPLATE",
     "Face",
     "FaceDetector",

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from tinyfer.core.faces.face import Box, Face, FaceDetector, Point, enlarge_small
+from tinyfer.core.kinds import DETECTORS
 from tinyfer.errors import TinyferError
 
 
@@ -124,18 +125,9 @@ class HaarDetector:
         return (lx, ly), (rx, ry)
 
 
-DETECTORS = ("mtcnn", "haar", "none")
-
-
 def create_detector(name: str, **kwargs) -> FaceDetector:
-    """Make a detector by name: ``mtcnn``, ``haar`` or ``none``; ``kwargs`` go to its
-    constructor."""
-    if name == "mtcnn":
-        from tinyfer.core.faces.mtcnn import MtcnnDetector  # onnxruntime, loaded when asked
-
-        return MtcnnDetector(**kwargs)
-    if name == "haar":
-        return HaarDetector(**kwargs)
-    if name == "none":
-        return WholeImage()
-    raise TinyferError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
+    """Make a detector by its name in :data:`tinyfer.core.kinds.DETECTORS` (``mtcnn``,
+    ``haar``, ``none``); ``kwargs`` go to its constructor."""
+    if name not in DETECTORS:
+        raise TinyferError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
+    return DETECTORS[name].load()(**kwargs)

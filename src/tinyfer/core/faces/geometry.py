@@ -18,19 +18,17 @@ import cv2
 import numpy as np
 
 from tinyfer.core.faces.face import Face
+from tinyfer.core.kinds import DETECTORS
 
 #: Five points (left eye, right eye, nose, left and right mouth corner) as fractions of the
 #: crop's side. Measured means were eyes (0.313, 0.377), (0.675, 0.370), nose (0.494, 0.585),
 #: mouth (0.347, 0.775), (0.647, 0.771); CK+48's are within 0.02 of these.
 TEMPLATE = ((0.319, 0.374), (0.681, 0.374), (0.5, 0.585), (0.35, 0.773), (0.65, 0.773))
 
-#: Box framing per detector: the crop square's centre as fractions of the box (cx / w, cy / h)
-#: and its side as a fraction of the box's longer side. Medians over 561 (MTCNN) and 503 (Haar)
-#: CK+48 and FER2013 faces enlarged into 576-px images, against their landmark crops.
+#: Box framing per detector (``tinyfer.core.kinds.Detector.framing``, calibrated there) and
 #: ``whole``: a face crop taken as it is (a dataset's own framing, or no landmarks found on it).
 BOX_FRAMING = {
-    "mtcnn": (0.5, 0.5, 0.978),
-    "haar": (0.5, 0.515, 1.033),
+    **{name: d.framing for name, d in DETECTORS.items() if d.framing is not None},
     "whole": (0.5, 0.5, 1.0),
 }
 
