@@ -191,3 +191,20 @@ def test_the_cli_skips_extreme_shapes_and_goes_on(tmp_path, face_frames):
     assert "strip.png: a 50000000x1 image is too elongated" in result.stderr
     assert "huge.jpg: image too large" in result.stderr
     assert "1 image(s): 1 face(s); 2 input(s) skipped" in result.stderr
+
+
+def test_atomic_path_writes_whole_files_or_none(tmp_path):
+    from tinyfer.core.io import atomic_path
+
+    target = tmp_path / "sub" / "file.txt"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp != target
+        tmp.write_text("first")
+        assert not target.exists()  # nothing there until the block ends
+    assert target.read_text() == "first"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "first" and sorted(p.name for p in target.parent.iterdir()) == [
+        "file.txt"
+    ]

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import io as _io
 import logging
+import os
 import stat
+import threading
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,3 +235,18 @@ def iter_frames(source: str | Path | int, *, every: int = 1) -> Iterator[Frame]:
                         name, index, expected)  # fmt: skip
     finally:
         cap.release()
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` (its folder made) for the block to write; renamed onto
+    ``path`` when the block ends without error, removed otherwise. Readers see the old file or
+    the whole new one, never half of one; the name is unique per process and thread."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

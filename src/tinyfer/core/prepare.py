@@ -27,7 +27,7 @@ from tinyfer.core.datasets import CROPPED_FORMATS, Problem, Sample, Scan, read_d
 from tinyfer.core.faces import create_detector
 from tinyfer.core.faces.cut import FaceCut
 from tinyfer.core.faces.face import Face
-from tinyfer.core.io import load_image
+from tinyfer.core.io import atomic_path, load_image
 from tinyfer.core.labels import canonical_label, ordered_labels
 from tinyfer.core.progress import parallel_map
 from tinyfer.errors import DatasetError, TinyferError
@@ -381,11 +381,7 @@ def combine(parts: list[Prepared]) -> Prepared:
 
 def _write(prepared: Prepared, npz_file: Path) -> None:
     """Write arrays and manifest under temporary names, then rename: never half a cache."""
-    npz_file.parent.mkdir(parents=True, exist_ok=True)
-    json_file = npz_file.with_suffix(".json")
-    tmp_npz = npz_file.with_name(f".{npz_file.name}.{os.getpid()}.tmp")
-    tmp_json = json_file.with_name(f".{json_file.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(npz_file) as tmp_npz, atomic_path(npz_file.with_suffix(".json")) as tmp_json:
         with open(tmp_npz, "wb") as f:
             np.savez_compressed(
                 f,
@@ -393,11 +389,6 @@ def _write(prepared: Prepared, npz_file: Path) -> None:
                 **{name: getattr(prepared, name) for name in _COLUMNS},
             )
         tmp_json.write_text(json.dumps(prepared.manifest, indent=2))
-        os.replace(tmp_npz, npz_file)
-        os.replace(tmp_json, json_file)
-    finally:
-        tmp_npz.unlink(missing_ok=True)
-        tmp_json.unlink(missing_ok=True)
 
 
 def load_prepared(path: str | Path) -> Prepared:

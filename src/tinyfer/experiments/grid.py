@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from tinyfer.core.config import EXECUTION_KEYS, TrainConfig, command_line, from_dict, to_dict
+from tinyfer.core.io import atomic_path
 from tinyfer.core.prepare import Prepared, prepare
 from tinyfer.core.progress import default_workers, track
 from tinyfer.core.splits import first_subjects, random_kfold, subject_kfold, validation_split
@@ -280,10 +281,8 @@ def _run_fold(data, cfg, variant: Variant, fold, out: Path, repeat: int) -> dict
 def _save_predictions(out: Path, predictions: dict[str, np.ndarray]) -> None:
     """Written by the driver, so that on a cluster without a shared folder the grid still
     knows which folds are done."""
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "predictions.tmp.npz"
-    np.savez(tmp, **predictions)
-    tmp.replace(out / "predictions.npz")
+    with atomic_path(out / "predictions.npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, **predictions)
 
 
 def load_predictions(exp_dir: Path, variant: str, repeat: int, fold: int) -> dict[str, np.ndarray]:

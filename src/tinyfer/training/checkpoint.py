@@ -3,7 +3,6 @@ with the weights, so nothing downstream hard-codes them."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import torch
 
 from tinyfer.core.integrity import weights_digest
+from tinyfer.core.io import atomic_path
 from tinyfer.core.model_files import ModelMeta, resolve_model_file
 from tinyfer.core.priors import ClassPrior
 from tinyfer.errors import TinyferError
@@ -21,15 +21,9 @@ VERSION = 1
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary name, then rename: an interruption never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def save_model(path: str | Path, model, meta: ModelMeta) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 from tinyfer import __version__
 from tinyfer.core.inputs import model_input
 from tinyfer.core.integrity import seal_onnx
+from tinyfer.core.io import atomic_path
 from tinyfer.core.model_files import ModelMeta, resolve_model_file
 from tinyfer.core.prepare import Prepared
 from tinyfer.errors import TinyferError
@@ -84,13 +84,9 @@ def record_in_onnx(path: str | Path, meta: ModelMeta) -> None:
     if value is not None:
         entry = proto.metadata_props.add()
         entry.key, entry.value = "class_prior", value
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         onnx.save(proto, tmp)
         seal_onnx(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def export_onnx(model_path: str | Path, out: str | Path, **options) -> ExportResult:
@@ -127,11 +123,9 @@ def export_model(
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     wrapped = Probabilities(model, tta).eval()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     dummy = torch.rand(2, meta.in_chans, meta.img_size, meta.img_size)
     batch = torch.export.Dim("batch", min=1, max=65536)
-    try:
+    with atomic_path(out) as tmp:
         torch.onnx.export(
             wrapped, (dummy,), tmp, input_names=["faces"], output_names=["probabilities"],
             dynamic_shapes={"faces": {0: batch}}, external_data=False, verbose=False,
@@ -150,9 +144,6 @@ def export_model(
                 raise TinyferError("--int8 needs calibration faces (give --data)")
             _quantize(tmp, calibration_faces)
         seal_onnx(tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     diff = None
     if check_faces is not None and len(check_faces):
         onnx_probs = OnnxClassifier(out).predict_proba(check_faces)

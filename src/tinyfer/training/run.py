@@ -11,6 +11,7 @@ import yaml
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from tinyfer.core.config import EXECUTION_KEYS, TrainConfig, from_dict, to_dict
+from tinyfer.core.io import atomic_path
 from tinyfer.errors import ConfigError, TinyferError
 
 #: Config keys that may change when resuming: how long and on what hardware, not what.
@@ -71,8 +72,5 @@ def write_config(cfg: TrainConfig, run_dir: Path) -> None:
     """``run_dir/config.yaml``, written whole or not at all."""
     if not is_rank_zero():
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    saved = run_dir / "config.yaml"
-    tmp = saved.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    tmp.replace(saved)
+    with atomic_path(run_dir / "config.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
