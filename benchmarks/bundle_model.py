@@ -141,6 +141,12 @@ def training_text(run: dict, config: dict) -> str:
             f"- Command: `{run['command']}`")  # fmt: skip
 
 
+def model_name(model: str) -> str:
+    """A photos row's model: a bundled name, a file's name, or a run folder's for its model.onnx."""
+    path = Path(model)
+    return path.parent.name if path.name in ("model.onnx", "model.pt") else path.name
+
+
 def model_card(f: dict, run: dict, config: dict) -> str:
     labels, first = f["labels"], f["evaluations"][0]
     evals = "\n".join(
@@ -161,7 +167,7 @@ def model_card(f: dict, run: dict, config: dict) -> str:
         for name, c in first["per_class"].items()
     )
     photos = "\n".join(
-        f"| {Path(p['model']).name} | {p.get('prior', 'training')} | "
+        f"| {model_name(p['model'])} | {p.get('prior', 'training')} | "
         f"{name}: {a.get('sampled_from', 'all faces')} | {a['faces']} "
         f"| {a['crops']:.4f} | {a['photos']:.4f} | "
         + ", ".join(f"{c} {r:.2f}" for c, r in a.get("photo_recall", {}).items())

@@ -2,7 +2,11 @@
 with onnxruntime for each given ONNX model and with torch for a given checkpoint.
 
 python benchmarks/speed.py [--models fp32.onnx int8.onnx] [--torch-model RUN_DIR]
-    [--image ../shared/data/mug_sample/img_0000.jpg] [--threads 1] [--repeats 300]
+    [--image ../shared/data/mug_sample/img_0000.jpg] [--threads 1] [--repeats 300] [--rounds 1]
+
+With ``--rounds N`` the models are measured in turn N times (each a median of ``--repeats``)
+and each figure is the median over the rounds, its range beside it: on a shared machine the
+speed drifts by more than the difference between two files measured minutes apart.
 """
 
 from __future__ import annotations
@@ -36,6 +40,19 @@ def torch_speed(run: Path, threads: int, repeats: int, batch: int) -> dict:
     }
 
 
+TIMES = ("classify_ms", "batch_faces_per_s", "detect_ms", "end_to_end_ms")
+
+
+def _over_rounds(rows: list[dict]) -> dict:
+    """One model's rounds: each time the median over them, with ``<time>_range`` (min, max)."""
+    out = dict(rows[0])
+    for key in TIMES:
+        values = [r[key] for r in rows]
+        out[key] = float(np.median(values))
+        out[f"{key}_range"] = [min(values), max(values)]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -46,18 +63,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--name", default="speed")
     args = parser.parse_args()
     image = args.image
     if image is None:
         mug = REPO.parent / "shared" / "data" / "mug_sample" / "img_0000.jpg"
         image = mug if mug.is_file() else None
-    rows = [
-        measure_speed(m, image, threads=args.threads, repeats=args.repeats,
-                      batch=args.batch).to_dict()
-        for m in args.models
+    rounds = [
+        [measure_speed(m, image, threads=args.threads, repeats=args.repeats,
+                       batch=args.batch).to_dict() for m in args.models]
+        for _ in range(args.rounds)
     ]  # fmt: skip
-    figures = {"threads": args.threads, "onnxruntime": rows}
+    rows = [_over_rounds([r[i] for r in rounds]) for i in range(len(args.models))]
+    figures = {"threads": args.threads, "rounds": args.rounds, "onnxruntime": rows}
     if args.torch_model:
         figures["torch"] = torch_speed(args.torch_model, args.threads, args.repeats, args.batch)
     for row in rows:

