@@ -193,7 +193,7 @@ def main() -> None:
         "threads": args.threads,
         "detectors": detectors,
         "model": str(args.model or "bundled"),
-        "model_geometry": rec.geometry,
+        "model_geometry": rec.cut.geometry,
         "prior": prior_name(rec.prior),
         "held_out_of": str(args.held_out_of) if args.held_out_of else None,
         "accuracy": accuracy,

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 import yaml
 
-from tinyfer.core.config import EXECUTION_KEYS, TrainConfig, command_line, from_dict, to_dict
+from tinyfer.core.config import (
+    EXECUTION_KEYS,
+    TrainConfig,
+    command_line,
+    from_dict,
+    set_dotted,
+    to_dict,
+)
 from tinyfer.core.io import atomic_path
 from tinyfer.core.prepare import Prepared, prepare
 from tinyfer.core.progress import default_workers, track
@@ -39,18 +46,6 @@ class Variant:
     cfg: TrainConfig
 
 
-def _set(tree: dict, key: str, value: Any) -> None:
-    *parents, last = key.split(".")
-    node = tree
-    for part in parents:
-        if not isinstance(node.get(part), dict):
-            raise ConfigError(f"experiment.grid: {key!r} names no config key")
-        node = node[part]
-    if last not in node:
-        raise ConfigError(f"experiment.grid: {key!r} names no config key")
-    node[last] = value
-
-
 def make_variants(cfg: TrainConfig) -> list[Variant]:
     """Every combination of the grid's values, each as a full, checked TrainConfig."""
     grid = cfg.experiment.grid
@@ -68,7 +63,10 @@ def make_variants(cfg: TrainConfig) -> list[Variant]:
                 if value == "off":
                     tree["augment"].update(online=False, offline_copies=0)
             else:
-                _set(tree, key, value)
+                try:
+                    set_dotted(tree, key, value, create=False)
+                except (KeyError, ConfigError):
+                    raise ConfigError(f"experiment.grid: {key!r} names no config key") from None
         name = ",".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, values))
         out.append(Variant(name, dict(zip(keys, values)), from_dict(TrainConfig, tree)))
     return out
