@@ -331,6 +331,7 @@ def _thesis_claims() -> list[Claim]:
 @dataclass
 class ExperimentConfig:
     """A grid of variants x subject-grouped folds (x repeated seeds), for ``tinyfer experiment``.
+    ``protocol: loso`` tests on each subject in turn (one fold per subject).
 
     ``grid`` maps config keys to the values to try; every combination is a variant. The key
     ``augment`` is special: ``on`` keeps the config's augmentation, ``off`` switches both kinds
@@ -339,7 +340,11 @@ class ExperimentConfig:
 
     folds: int = _field(10, range=Range(2, 1000))
     repeats: int = _field(1, range=Range(1, 1000))
-    protocol: Literal["subject", "random"] = "subject"
+    protocol: Literal["subject", "loso", "random"] = _field(
+        "subject",
+        "subject: folds subject-grouped; loso: one fold per subject (folds unused); "
+        "random: by image, LEAKY on sequences",
+    )
     grid: dict[str, list] = field(
         default_factory=lambda: {
             "augment": ["on", "off"],
