@@ -48,7 +48,7 @@ def synth_mug(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def synth_prepared(synth_mug, tmp_path_factory):
-    """The synthetic tree, prepared (Haar faces, 48 px crops)."""
+    """The synthetic tree, prepared as the default DataConfig does (48 px crops)."""
     from tinyfer.core.config import DataConfig
     from tinyfer.core.prepare import prepare
 

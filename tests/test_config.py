@@ -93,6 +93,7 @@ def test_every_number_in_a_config_has_a_range():
                 yield key
 
     assert sorted(set(numbers(TrainConfig)) - set(RANGES)) == []
+    assert sorted(set(RANGES) - set(numbers(TrainConfig))) == []  # no range of a stale key
 
 
 def test_several_datasets_in_one_data_section():

@@ -99,6 +99,19 @@ def test_random_protocol_is_labelled_leaky(synth_prepared, tmp_path):
     assert "Leakage warning" in (exp / "report.md").read_text()
 
 
+def test_leave_one_subject_out_gives_each_subject_its_own_test_fold(synth_prepared):
+    from tinyfer.experiments.grid import make_folds
+
+    cfg = _cfg(synth_prepared, protocol="loso")
+    folds = make_folds(synth_prepared, cfg, repeat=0)
+    subjects = synth_prepared.subjects
+    assert len(folds) == len(set(subjects.tolist())) == 6
+    for train, test in folds:
+        (held,) = set(subjects[test].tolist())  # one subject, and all of its faces
+        assert held not in set(subjects[train].tolist())
+        assert len(train) + len(test) == len(subjects)
+
+
 _CRASH_ON_FOLD_1 = """
 import ctypes, sys
 import tinyfer.experiments.grid as experiment

@@ -214,10 +214,10 @@ def test_each_detector_searches_its_own_default_unless_told(onnx_model):
 
 
 def test_bundled_model_finds_the_mug_face(mug_frame):
-    from tinyfer.core.model_files import BUNDLED_MODEL
+    from tinyfer.core.model_files import BUNDLED_MODELS, DEFAULT_MODEL
 
     rec = Recognizer()
-    assert rec.classifier.path == BUNDLED_MODEL and rec.labels == EMOTIONS
+    assert rec.classifier.path == BUNDLED_MODELS[DEFAULT_MODEL] and rec.labels == EMOTIONS
     (face,) = rec.predict(mug_frame)
     _check(face)
     x, y, w, h = face.box  # MTCNN's box: forehead to chin, cheek to cheek

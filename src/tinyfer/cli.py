@@ -415,7 +415,8 @@ def experiment_cmd(
         Path | None, typer.Option("--out", "-o", help="Experiment folder (resumes if it exists).")
     ] = None,
     protocol: Annotated[
-        str | None, typer.Option(help="subject (default) or random (leaky, to measure the leak).")
+        str | None,
+        typer.Option(help="subject (default), loso (one fold per subject) or random (leaky)."),
     ] = None,
     executor: Annotated[
         Executor | None,

@@ -8,7 +8,8 @@ import shlex
 import sys
 import types
 import typing
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import Field, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
@@ -24,28 +25,83 @@ Format = Literal[("auto", *LAYOUTS)]  # type: ignore[valid-type]
 Executor = Literal["local", "ray"]  # where an experiment's trainings (or a batch) run
 
 
+@dataclass(frozen=True)
+class Range:
+    """The values a number may take: ``low`` to ``high`` (None: unbounded), ends included
+    unless ``open_low`` / ``open_high``."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def __contains__(self, v: float) -> bool:
+        lo, hi = self.low, self.high
+        return (lo is None or v > lo or (v == lo and not self.open_low)) and (
+            hi is None or v < hi or (v == hi and not self.open_high)
+        )
+
+    def __str__(self) -> str:
+        left = "-inf" if self.low is None else f"{self.low:g}"
+        right = "inf" if self.high is None else f"{self.high:g}"
+        return f"{'(' if self.open_low or self.low is None else '['}{left}, {right}" + (
+            ")" if self.open_high or self.high is None else "]"
+        )
+
+
+_POSITIVE, _COUNT, _WHOLE = Range(0, None, open_low=True), Range(1), Range(0)
+_FRACTION, _PROBABILITY = Range(0, 1, open_high=True), Range(0, 1)
+
+_MISSING: Any = dataclasses.MISSING
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _field(
+    default: Any = _MISSING,
+    help: str = "",
+    *,
+    factory: Any = _MISSING,
+    range: Range | None = None,
+    resumable: bool = False,
+    execution: bool = False,
+) -> Any:
+    """A config field with its default (or ``factory``) and what is known of it: its one-line
+    ``help`` (for options built from it), the ``range`` its numbers must lie in, whether it
+    may change when a run is resumed (``resumable``: how long, on what hardware) or an
+    experiment is (``execution``: how it runs or reports, not what it trains)."""
+    metadata = {"help": help, "range": range, "resumable": resumable, "execution": execution}
+    return field(default=default, default_factory=factory, metadata=metadata)
+
+
 @dataclass
 class AugmentConfig:
     """Which transforms, with what ranges; a zero range (or False) switches one off."""
 
     online: bool = True
-    offline_copies: int = 0  # K: the training set becomes K + 1 times its size
-    brightness: float = 0.25  # factor in [1 - b, 1 + b]
-    contrast: float = 0.25  # factor in [1 - c, 1 + c]
-    zoom: float = 0.1  # scale in [1 - z, 1 + z]
-    rotation: float = 10.0  # degrees, +-
-    translation: float = 0.08  # fraction of the side, +-
+    offline_copies: int = _field(
+        0, "K: the training set becomes K + 1 times its size", range=Range(0, 100)
+    )
+    brightness: float = _field(0.25, "factor in [1 - b, 1 + b]", range=_PROBABILITY)
+    contrast: float = _field(0.25, "factor in [1 - c, 1 + c]", range=_PROBABILITY)
+    zoom: float = _field(0.1, "scale in [1 - z, 1 + z]", range=_FRACTION)
+    rotation: float = _field(10.0, "degrees, +-", range=Range(0, 180))
+    translation: float = _field(0.08, "fraction of the side, +-", range=Range(0, 0.5))
     hflip: bool = True
     # What a deployed camera or a re-saved photo does to a face: each a probability per face
     # (gamma: a range), 0 switches it off. Online only.
-    gamma: float = 0.0  # gamma in [1 - g, 1 + g]
-    blur: float = 0.0  # Gaussian blur, sigma 0.2-1.5 px at 48 px
-    jpeg: float = 0.0  # JPEG compression at quality 25-90
-    erasing: float = 0.0  # a random rectangle (2-15% of the face) set to mid-gray
+    gamma: float = _field(0.0, "gamma in [1 - g, 1 + g]", range=_FRACTION)
+    blur: float = _field(0.0, "Gaussian blur, sigma 0.2-1.5 px at 48 px", range=_PROBABILITY)
+    jpeg: float = _field(0.0, "JPEG compression at quality 25-90", range=_PROBABILITY)
+    erasing: float = _field(
+        0.0, "a random rectangle (2-15% of the face) set to mid-gray", range=_PROBABILITY
+    )
     # Probability that a training face's area beyond its source crop (the replicated border
     # where the face's frame reaches past a tight dataset crop) shows another face's pixels
     # instead, as a photo shows hair, neck or scene there. Online only.
-    context_fill: float = 0.0
+    context_fill: float = _field(0.0, range=_PROBABILITY)
 
     @property
     def any_transform(self) -> bool:
@@ -61,11 +117,6 @@ class AugmentConfig:
             or self.jpeg
             or self.erasing
         )
-
-
-def _field(default: Any, help: str) -> Any:
-    """A config field with its default and its one-line help (for options built from it)."""
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass
@@ -86,10 +137,12 @@ class DataConfig:
 
     path: str | list[str] | None = None
     format: Format | list[Format] = "auto"
-    weights: list[float] = field(default_factory=list)  # several paths: each one's share of draws
+    weights: list[float] = _field(
+        help="several paths: each one's share of draws", factory=list, range=_POSITIVE
+    )
     # Each ``help`` is also the option's help in `tinyfer data prepare`, whose defaults are these.
     frames: Literal["apex", "all", "spaced"] = _field("apex", "MUG frames per take.")
-    n_frames: int = _field(3, "Frames per take for apex/spaced.")
+    n_frames: int = _field(3, "Frames per take for apex/spaced.", range=_COUNT)
     subject_regex: str | None = _field(None, "Regex taking the subject id from file names.")
     skip_unknown: bool = _field(False, "Leave unknown label folders out.")
     geometry: Literal["template", "margin"] = _field(
@@ -98,9 +151,15 @@ class DataConfig:
     detector: Literal[("auto", *DETECTORS)] = _field(  # type: ignore[valid-type]
         "auto", "auto: MTCNN for template, Haar on frames / none on crops for margin."
     )
-    min_face: float = _field(0.1, "Smallest face to find, fraction of the shorter side.")
-    img_size: int = _field(48, "Side of the square face crops.")
-    margin: float = _field(0.1, "margin geometry: box margin, fraction of the face size.")
+    min_face: float = _field(
+        0.1,
+        "Smallest face to find, fraction of the shorter side.",
+        range=Range(0, 1, open_low=True),
+    )
+    img_size: int = _field(48, "Side of the square face crops.", range=Range(16, 512))
+    margin: float = _field(
+        0.1, "margin geometry: box margin, fraction of the face size.", range=Range(-0.5, 2)
+    )
     align: bool = _field(False, "margin geometry: rotate so that the eyes are level.")
     labels: list[str] = field(default_factory=list)  # empty: every label the data has
 
@@ -137,7 +196,7 @@ class ModelConfig:
     """Which registered model (``tinyfer.training.models.list_models()``) and its head's dropout."""
 
     name: str = "tiny"
-    dropout: float = 0.2
+    dropout: float = _field(0.2, range=_FRACTION)
 
 
 @dataclass
@@ -147,13 +206,17 @@ class PretrainConfig:
     pretrained`` it runs too, from the pretrained encoder: an unsupervised adaptation to this
     data's faces before phase 2."""
 
-    epochs: int = 10
-    lr: float = 2e-3
+    epochs: int = _field(10, range=_COUNT, resumable=True)
+    lr: float = _field(2e-3, range=_POSITIVE)
     loss: Literal["mse", "l1"] = "mse"
-    noise: float = 0.0  # std of Gaussian noise added to inputs (denoising autoencoder)
-    mask: float = 0.0  # fraction of input pixels zeroed (masking)
+    noise: float = _field(
+        0.0, "std of Gaussian noise added to inputs (denoising autoencoder)", range=_WHOLE
+    )
+    mask: float = _field(0.0, "fraction of input pixels zeroed (masking)", range=_FRACTION)
     augment: bool = True  # reconstruct augmented faces, as the classifier will see them
-    patience: int = 0  # early stopping on validation loss; 0 = off
+    patience: int = _field(
+        0, "early stopping on validation loss; 0 = off", range=_WHOLE, resumable=True
+    )
     adapt: bool = False  # with classify.init: pretrained, phase 1 from the pretrained encoder
 
 
@@ -164,22 +227,28 @@ class ClassifyConfig:
     init: Literal["autoencoder", "random", "pretrained"] = "autoencoder"
     pretrained: str | None = None  # init: pretrained: a model.pt or run directory (e.g. FER2013)
     pretrained_head: bool = False  # also take its head's rows for the classes both have
-    encoder_lr: float = 1.0  # the encoder's learning rate, as a fraction of lr
+    encoder_lr: float = _field(
+        1.0, "the encoder's learning rate, as a fraction of lr", range=Range(0, 1)
+    )
     # Distillation: the (ensemble of) teacher models whose probabilities, on each training face
     # and its mirror image, are mixed into its target with this share.
     teachers: list[str] = field(default_factory=list)
-    distill: float = 0.5
-    epochs: int = 30
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    freeze_epochs: int = 0  # keep the initialised encoder frozen for this many epochs
-    label_smoothing: float = 0.0
+    distill: float = _field(0.5, range=_PROBABILITY)
+    epochs: int = _field(30, range=_COUNT, resumable=True)
+    lr: float = _field(2e-3, range=_POSITIVE)
+    weight_decay: float = _field(1e-4, range=_WHOLE)
+    freeze_epochs: int = _field(
+        0, "keep the initialised encoder frozen for this many epochs", range=_WHOLE
+    )
+    label_smoothing: float = _field(0.0, range=_FRACTION)
     soft_labels: bool = True  # train on the vote distribution where the data has one (FER+)
     # weights / sampler: while training; logit_adjustment: after it, a bias per class against
     # the training priors, its strength chosen by validation macro-F1 (stored in the model).
     class_balance: Literal["none", "weights", "sampler", "logit_adjustment"] = "none"
     calibrate: bool = True  # fit a temperature on the validation set (stored in the model)
-    patience: int = 8  # early stopping on validation accuracy; 0 = off
+    patience: int = _field(
+        8, "early stopping on validation accuracy; 0 = off", range=_WHOLE, resumable=True
+    )
 
     def __post_init__(self):
         if self.init == "pretrained" and not self.pretrained:
@@ -194,14 +263,14 @@ class SplitConfig:
     ``dataset``: the dataset's own split (FER2013); ``random``: by image, LEAKY on sequences."""
 
     protocol: Literal["holdout", "dataset", "random"] = "holdout"
-    test_fraction: float = 0.2
-    val_fraction: float = 0.15
+    test_fraction: float = _field(0.2, range=_FRACTION)
+    val_fraction: float = _field(0.15, range=_FRACTION)
     train_split: str = "Training"
     val_split: str = "PublicTest"
     test_split: str = "PrivateTest"
     # Train on at most this many of the training subjects (0: all); in an experiment, per fold:
     # a learning curve over dataset size with experiment.grid {split.train_subjects: [3, 6, 0]}.
-    train_subjects: int = 0
+    train_subjects: int = _field(0, range=_WHOLE)
 
     def __post_init__(self):
         if self.test_fraction + self.val_fraction >= 1:
@@ -216,12 +285,12 @@ class TrainerConfig:
     """Passed to Lightning; ``devices``/``num_nodes``/``strategy`` give DDP without code changes."""
 
     accelerator: str = "auto"
-    devices: int | str = "auto"
-    num_nodes: int = 1
+    devices: int | str = _field("auto", range=Range(1, 4096))
+    num_nodes: int = _field(1, range=_COUNT)
     strategy: str = "auto"
     precision: str = "32-true"
-    batch_size: int = 64
-    num_workers: int = 0
+    batch_size: int = _field(64, range=Range(1, 65536))
+    num_workers: int = _field(0, range=Range(0, 256))
     channels_last: bool = True
     tensorboard: bool = False
     progress: bool = True
@@ -234,20 +303,8 @@ class Resources:
     them, so they are part of what is trained; 0: this machine's cores shared among the
     jobs, machine-dependent) and ``gpus`` (Ray's share)."""
 
-    cpus: int = 1
-    gpus: float = 0.0
-
-
-#: The experiment settings that say how a grid runs or what it reports, not what it trains:
-#: they may change when an experiment (or one of its folds) is resumed.
-EXECUTION_KEYS = (
-    "experiment.claims",
-    "experiment.executor",
-    "experiment.jobs",
-    "experiment.address",
-    "experiment.resources.gpus",
-    "experiment.retries",
-)
+    cpus: int = _field(1, range=Range(0, 4096))
+    gpus: float = _field(0.0, range=Range(0, 1024), execution=True)
 
 
 @dataclass
@@ -262,7 +319,7 @@ class Claim:
     a: Any
     b: Any
     expect: Literal["better", "worse", "equivalent"] = "better"
-    margin: float = 0.02
+    margin: float = _field(0.02, range=Range(0, 1, open_low=True))
 
 
 def _thesis_claims() -> list[Claim]:
@@ -274,15 +331,20 @@ def _thesis_claims() -> list[Claim]:
 @dataclass
 class ExperimentConfig:
     """A grid of variants x subject-grouped folds (x repeated seeds), for ``tinyfer experiment``.
+    ``protocol: loso`` tests on each subject in turn (one fold per subject).
 
     ``grid`` maps config keys to the values to try; every combination is a variant. The key
     ``augment`` is special: ``on`` keeps the config's augmentation, ``off`` switches both kinds
     off. The default is the thesis's grid: augmentation on/off x autoencoder init on/off.
     """
 
-    folds: int = 10
-    repeats: int = 1
-    protocol: Literal["subject", "random"] = "subject"
+    folds: int = _field(10, range=Range(2, 1000))
+    repeats: int = _field(1, range=Range(1, 1000))
+    protocol: Literal["subject", "loso", "random"] = _field(
+        "subject",
+        "subject: folds subject-grouped; loso: one fold per subject (folds unused); "
+        "random: by image, LEAKY on sequences",
+    )
     grid: dict[str, list] = field(
         default_factory=lambda: {
             "augment": ["on", "off"],
@@ -290,13 +352,22 @@ class ExperimentConfig:
         }
     )
     keep_checkpoints: bool = False
-    claims: list[Claim] = field(default_factory=_thesis_claims)  # tested where the grid can
+    claims: list[Claim] = _field(
+        help="tested where the grid can", factory=_thesis_claims, execution=True
+    )
     # How it runs, not what: these may change when an experiment is resumed.
-    executor: Executor = "local"
-    jobs: int = 1  # trainings at once: local processes, or a local Ray instance's CPUs
-    address: str | None = None  # ray: auto, HOST:PORT or ray://HOST:PORT; None: this machine
+    executor: Executor = _field("local", execution=True)
+    jobs: int = _field(
+        1, "trainings at once: local processes, or a local Ray instance's CPUs",
+        range=Range(1, 1024), execution=True,
+    )  # fmt: skip
+    address: str | None = _field(
+        None, "ray: auto, HOST:PORT or ray://HOST:PORT; None: this machine", execution=True
+    )
     resources: Resources = field(default_factory=Resources)
-    retries: int = 2  # times a training whose worker died is run again
+    retries: int = _field(
+        2, "times a training whose worker died is run again", range=Range(0, 100), execution=True
+    )
 
 
 @dataclass
@@ -309,9 +380,10 @@ class TrainConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    # How long and on what hardware, not what: may change when a run is resumed.
+    trainer: TrainerConfig = _field(factory=TrainerConfig, resumable=True)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
-    seed: int = 0
+    seed: int = _field(0, range=Range(0, 2**32 - 1))
     prepared_dir: str = "prepared"
 
     def __post_init__(self):
@@ -324,80 +396,60 @@ class TrainConfig:
         return load_yaml(cls, path, overrides)
 
 
-@dataclass(frozen=True)
-class Range:
-    """The values a number may take: ``low`` to ``high`` (None: unbounded), ends included
-    unless ``open_low`` / ``open_high``."""
-
-    low: float | None = None
-    high: float | None = None
-    open_low: bool = False
-    open_high: bool = False
-
-    def __contains__(self, v: float) -> bool:
-        lo, hi = self.low, self.high
-        return (lo is None or v > lo or (v == lo and not self.open_low)) and (
-            hi is None or v < hi or (v == hi and not self.open_high)
-        )
-
-    def __str__(self) -> str:
-        left = "-inf" if self.low is None else f"{self.low:g}"
-        right = "inf" if self.high is None else f"{self.high:g}"
-        return f"{'(' if self.open_low or self.low is None else '['}{left}, {right}" + (
-            ")" if self.open_high or self.high is None else "]"
-        )
+def config_fields(cls: type = TrainConfig, where: str = "") -> Iterator[tuple[str, Field]]:
+    """``(dotted key, field)`` of every field of config dataclass ``cls``, sections (and lists
+    of them, ``experiment.claims``) followed by their own fields."""
+    hints = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key, tp = _join(where, f.name), hints[f.name]
+        yield key, f
+        inner = get_args(tp)[0] if get_origin(tp) is list and get_args(tp) else None
+        if dataclasses.is_dataclass(tp) or dataclasses.is_dataclass(inner):
+            yield from config_fields(tp if inner is None else inner, key)
 
 
-_POSITIVE, _COUNT, _WHOLE = Range(0, None, open_low=True), Range(1), Range(0)
-_FRACTION, _PROBABILITY = Range(0, 1, open_high=True), Range(0, 1)
+def _keys_where(flag: str) -> tuple[str, ...]:
+    # A section's key ends in "." so that it names all of the section's keys as a prefix.
+    return tuple(
+        key + "." * dataclasses.is_dataclass(f.default_factory)
+        for key, f in config_fields()
+        if f.metadata.get(flag)
+    )
+
+
 #: Every number a config holds, with the values that make sense; checked before any work.
-RANGES: dict[str, Range] = {
-    "data.n_frames": _COUNT,
-    "data.min_face": Range(0, 1, open_low=True),
-    "data.img_size": Range(16, 512),
-    "data.margin": Range(-0.5, 2),
-    "data.weights": _POSITIVE,  # each of the list
-    "model.dropout": _FRACTION,
-    "augment.offline_copies": Range(0, 100),
-    "augment.brightness": _PROBABILITY,
-    "augment.contrast": _PROBABILITY,
-    "augment.zoom": _FRACTION,
-    "augment.rotation": Range(0, 180),
-    "augment.translation": Range(0, 0.5),
-    "augment.context_fill": _PROBABILITY,
-    "augment.gamma": _FRACTION,
-    "augment.blur": _PROBABILITY,
-    "augment.jpeg": _PROBABILITY,
-    "augment.erasing": _PROBABILITY,
-    "pretrain.epochs": _COUNT,
-    "pretrain.lr": _POSITIVE,
-    "pretrain.noise": _WHOLE,
-    "pretrain.mask": _FRACTION,
-    "pretrain.patience": _WHOLE,
-    "classify.epochs": _COUNT,
-    "classify.lr": _POSITIVE,
-    "classify.weight_decay": _WHOLE,
-    "classify.freeze_epochs": _WHOLE,
-    "classify.encoder_lr": Range(0, 1),
-    "split.train_subjects": _WHOLE,
-    "classify.distill": _PROBABILITY,
-    "classify.label_smoothing": _FRACTION,
-    "classify.patience": _WHOLE,
-    "split.test_fraction": _FRACTION,
-    "split.val_fraction": _FRACTION,
-    "trainer.batch_size": Range(1, 65536),
-    "trainer.num_workers": Range(0, 256),
-    "trainer.num_nodes": _COUNT,
-    "trainer.devices": Range(1, 4096),
-    "experiment.folds": Range(2, 1000),
-    "experiment.repeats": Range(1, 1000),
-    "experiment.jobs": Range(1, 1024),
-    "experiment.resources.cpus": Range(0, 4096),
-    "experiment.resources.gpus": Range(0, 1024),
-    "experiment.retries": Range(0, 100),
-    "experiment.claims.margin": Range(0, 1, open_low=True),
-    "seed": Range(0, 2**32 - 1),
-}
+RANGES: dict[str, Range] = {k: f.metadata["range"] for k, f in config_fields()
+                            if f.metadata.get("range")}  # fmt: skip
+#: The experiment settings that say how a grid runs or what it reports, not what it trains:
+#: they may change when an experiment (or one of its folds) is resumed.
+EXECUTION_KEYS = _keys_where("execution")
+#: The keys (or section prefixes) that may change when a run is resumed: how long and on
+#: what hardware; an experiment's folds carry the execution keys too.
+RESUMABLE_KEYS = (*_keys_where("resumable"), *EXECUTION_KEYS)
+
+
+def dotted(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config mapping as ``{"a.b": value}``: the inverse of :func:`set_dotted`."""
+    out = {}
+    for k, v in tree.items():
+        out.update(dotted(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def set_dotted(tree: dict[str, Any], key: str, value: Any, *, create: bool = True) -> None:
+    """Set ``tree["a"]["b"] = value`` for ``key`` ``a.b``; sections missing from ``tree`` are
+    made, unless not ``create`` (then a key ``tree`` lacks raises KeyError)."""
+    *parents, last = key.split(".")
+    node = tree
+    for part in parents:
+        if part not in node and create:
+            node[part] = {}
+        node = node[part]
+        if not isinstance(node, dict):
+            raise ConfigError(f"{key!r}: {part!r} is not a section")
+    if last not in node and not create:
+        raise KeyError(key)
+    node[last] = value
 
 
 def command_line() -> str:
@@ -456,18 +508,13 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     """Set ``a.b=value`` in nested ``data``; the value is parsed as YAML (``3``, ``[a]``)."""
     key, sep, raw = item.partition("=")
     if not sep or not key:
-        raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.epochs=5)")
-    *parents, last = key.strip().split(".")
-    node = data
-    for part in parents:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"override {item!r}: {part!r} is not a section")
-    node[last] = yaml.safe_load(raw) if raw.strip() else None
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
+        raise ConfigError(
+            f"override {item!r} is not of the form key=value (e.g. classify.epochs=5)"
+        )
+    try:
+        set_dotted(data, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+    except ConfigError as exc:
+        raise ConfigError(f"override {item!r}: {exc}") from None
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

@@ -24,7 +24,6 @@ ASSETS = Path(__file__).parents[1] / "assets"
 BUNDLED_MODELS = {"accurate": ASSETS / "accurate.onnx", "fast": ASSETS / "fast.onnx"}
 #: The default: the most accurate bundled model within 0.5 ms per face on one core.
 DEFAULT_MODEL = "accurate"
-BUNDLED_MODEL = BUNDLED_MODELS[DEFAULT_MODEL]
 
 
 @dataclass(frozen=True)

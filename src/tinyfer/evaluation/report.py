@@ -121,11 +121,10 @@ def build_blocks(exp_dir: Path, results: dict, protocol: dict, cfg) -> list[Bloc
                 [
                     "split",
                     f"{protocol['folds']} folds, "
-                    + (
-                        "subject-grouped, class-stratified"
-                        if protocol["protocol"] == "subject"
-                        else "RANDOM by image"
-                    ),
+                    + {
+                        "subject": "subject-grouped, class-stratified",
+                        "loso": "one per subject (leave one subject out)",
+                    }.get(protocol["protocol"], "RANDOM by image"),
                 ],
                 ["repeats (seeds)", f"{protocol['repeats']} ({protocol['seeds']})"],
                 ["test faces per fold", str(protocol["fold_sizes"][0])],

@@ -16,11 +16,24 @@ from typing import Any
 import numpy as np
 import yaml
 
-from tinyfer.core.config import EXECUTION_KEYS, TrainConfig, command_line, from_dict, to_dict
+from tinyfer.core.config import (
+    EXECUTION_KEYS,
+    TrainConfig,
+    command_line,
+    from_dict,
+    set_dotted,
+    to_dict,
+)
 from tinyfer.core.io import atomic_path
 from tinyfer.core.prepare import Prepared, prepare
 from tinyfer.core.progress import default_workers, track
-from tinyfer.core.splits import first_subjects, random_kfold, subject_kfold, validation_split
+from tinyfer.core.splits import (
+    first_subjects,
+    leave_one_subject_out,
+    random_kfold,
+    subject_kfold,
+    validation_split,
+)
 from tinyfer.errors import ConfigError, TinyferError
 from tinyfer.evaluation.metrics import compute_metrics
 from tinyfer.evaluation.report import write_report
@@ -37,18 +50,6 @@ class Variant:
     name: str
     settings: dict[str, Any]  # grid key -> value
     cfg: TrainConfig
-
-
-def _set(tree: dict, key: str, value: Any) -> None:
-    *parents, last = key.split(".")
-    node = tree
-    for part in parents:
-        if not isinstance(node.get(part), dict):
-            raise ConfigError(f"experiment.grid: {key!r} names no config key")
-        node = node[part]
-    if last not in node:
-        raise ConfigError(f"experiment.grid: {key!r} names no config key")
-    node[last] = value
 
 
 def make_variants(cfg: TrainConfig) -> list[Variant]:
@@ -68,7 +69,10 @@ def make_variants(cfg: TrainConfig) -> list[Variant]:
                 if value == "off":
                     tree["augment"].update(online=False, offline_copies=0)
             else:
-                _set(tree, key, value)
+                try:
+                    set_dotted(tree, key, value, create=False)
+                except (KeyError, ConfigError):
+                    raise ConfigError(f"experiment.grid: {key!r} names no config key") from None
         name = ",".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, values))
         out.append(Variant(name, dict(zip(keys, values)), from_dict(TrainConfig, tree)))
     return out
@@ -77,10 +81,13 @@ def make_variants(cfg: TrainConfig) -> list[Variant]:
 def make_folds(
     data: Prepared, cfg: TrainConfig, repeat: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The folds of one repeat: subject-grouped (refused with numbers when impossible)."""
+    """The folds of one repeat: subject-grouped (refused with numbers when impossible), one
+    per subject, or by image."""
     k, seed = cfg.experiment.folds, cfg.seed + repeat
     if cfg.experiment.protocol == "random":
         return random_kfold(data.y, k, seed=seed)
+    if cfg.experiment.protocol == "loso":
+        return leave_one_subject_out(data.subjects)
     return subject_kfold(data.y, data.subjects, k, seed=seed, labels=data.labels)
 
 
@@ -99,7 +106,7 @@ def _protocol(data: Prepared, cfg: TrainConfig, all_folds) -> dict[str, Any]:
         "subjects": len(set(data.subjects.tolist()) - {""}),
         "labels": list(data.labels),
         "protocol": cfg.experiment.protocol,
-        "folds": cfg.experiment.folds,
+        "folds": len(all_folds[0]),
         "repeats": cfg.experiment.repeats,
         "seeds": [cfg.seed + r for r in range(cfg.experiment.repeats)],
         "torch_threads_per_training": training_threads(cfg.experiment),
@@ -255,7 +262,8 @@ def _run_fold(data, cfg, variant: Variant, fold, out: Path, repeat: int) -> dict
     """Train ``variant`` on one fold (resuming a training left half done) and predict its
     test faces."""
     train_idx, test_idx = fold
-    groups = data.subjects if cfg.experiment.protocol == "subject" else np.full(len(data), "")
+    by_image = cfg.experiment.protocol == "random"
+    groups = np.full(len(data), "") if by_image else data.subjects
     tr, va = validation_split(
         train_idx, data.y, groups, cfg.split.val_fraction, seed=cfg.seed + repeat
     )

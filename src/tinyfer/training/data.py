@@ -131,9 +131,6 @@ class FaceDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
 
 def classes_of(y: np.ndarray) -> np.ndarray:
     """Class indices of targets (numpy or torch): the most likely class of each

@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import yaml
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-from tinyfer.core.config import EXECUTION_KEYS, TrainConfig, from_dict, to_dict
+from tinyfer.core.config import RESUMABLE_KEYS, TrainConfig, dotted, from_dict, to_dict
 from tinyfer.core.io import atomic_path
 from tinyfer.errors import ConfigError, TinyferError
-
-#: Config keys that may change when resuming: how long and on what hardware, not what.
-RESUMABLE_CHANGES = (
-    "pretrain.epochs",
-    "pretrain.patience",
-    "classify.epochs",
-    "classify.patience",
-    "trainer.",
-    *EXECUTION_KEYS,  # an experiment's folds carry its section
-)
 
 
 def default_run_dir(cfg: TrainConfig, root: str | Path = "runs") -> Path:
@@ -30,23 +19,16 @@ def default_run_dir(cfg: TrainConfig, root: str | Path = "runs") -> Path:
     return Path(root) / f"{name}-{cfg.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
 def is_rank_zero() -> bool:
     """False in the extra processes a DDP launch starts (they re-run the same command)."""
     return getattr(rank_zero_only, "rank", 0) == 0
 
 
-def config_changes(saved: dict, cfg: TrainConfig, allowed: tuple = RESUMABLE_CHANGES) -> str:
+def config_changes(saved: dict, cfg: TrainConfig, allowed: tuple = RESUMABLE_KEYS) -> str:
     """What ``cfg`` changes from the ``saved`` config besides the keys starting with one of
     ``allowed``, as ``key: old -> new; ...`` ('' when nothing)."""
-    old = _flatten(to_dict(from_dict(TrainConfig, saved)))
-    new = _flatten(to_dict(cfg))
+    old = dotted(to_dict(from_dict(TrainConfig, saved)))
+    new = dotted(to_dict(cfg))
     diff = sorted(k for k in new if old.get(k) != new[k] and not k.startswith(allowed))
     return "; ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in diff)
 
