@@ -112,6 +112,16 @@ def test_leave_one_subject_out_gives_each_subject_its_own_test_fold(synth_prepar
         assert len(train) + len(test) == len(subjects)
 
 
+@pytest.mark.slow
+def test_a_loso_experiment_trains_and_reports_one_fold_per_subject(synth_prepared, tmp_path):
+    cfg = _cfg(synth_prepared, protocol="loso", grid={"model.dropout": [0.2]})
+    exp = run_experiment(cfg, tmp_path / "exp", progress=False)
+    assert json.loads((exp / "protocol.json").read_text())["folds"] == 6
+    (variant,) = json.loads((exp / "results.json").read_text())["variants"].values()
+    assert len(variant["fold_accuracy"]) == variant["accuracy"]["n"] == 6
+    assert "one per subject" in (exp / "report.md").read_text()
+
+
 _CRASH_ON_FOLD_1 = """
 import ctypes, sys
 import tinyfer.experiments.grid as experiment

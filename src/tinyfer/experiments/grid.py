@@ -207,8 +207,8 @@ def run_experiment(cfg: TrainConfig, exp_dir: str | Path, *, progress: bool = Tr
 
     tasks = [
         FoldTask(v, r, f, fold_dir(exp_dir, v.name, r, f))
-        for r in range(cfg.experiment.repeats)
-        for f in range(cfg.experiment.folds)
+        for r, folds in enumerate(all_folds)
+        for f in range(len(folds))
         for v in variants
     ]
     todo = [t for t in tasks if not (t.out / "predictions.npz").is_file()]
@@ -247,7 +247,7 @@ def run_experiment(cfg: TrainConfig, exp_dir: str | Path, *, progress: bool = Tr
             + f". The finished ones are kept: the same command with --out {exp_dir} runs "
             "only the rest"
         )
-    results = aggregate(exp_dir, data, variants, cfg)
+    results = aggregate(exp_dir, data, variants, cfg, [len(folds) for folds in all_folds])
     write_report(exp_dir, results, protocol, cfg)
     return exp_dir
 
@@ -298,8 +298,11 @@ def load_predictions(exp_dir: Path, variant: str, repeat: int, fold: int) -> dic
         return {k: f[k] for k in f.files}
 
 
-def aggregate(exp_dir: Path, data: Prepared, variants: list[Variant], cfg: TrainConfig) -> dict:
-    """Per-variant fold scores, summaries and pooled confusion; paired comparisons."""
+def aggregate(
+    exp_dir: Path, data: Prepared, variants: list[Variant], cfg: TrainConfig, n_folds: list[int]
+) -> dict:
+    """Per-variant fold scores, summaries and pooled confusion; paired comparisons
+    (``n_folds``: the folds of each repeat)."""
     exp = cfg.experiment
     per_variant: dict[str, Any] = {}
     correct: dict[str, np.ndarray] = {}
@@ -308,7 +311,7 @@ def aggregate(exp_dir: Path, data: Prepared, variants: list[Variant], cfg: Train
         hits = np.zeros((exp.repeats, len(data)), dtype=bool)
         for r in range(exp.repeats):
             seen = np.zeros(len(data), dtype=int)
-            for f in range(exp.folds):
+            for f in range(n_folds[r]):
                 p = load_predictions(exp_dir, v.name, r, f)
                 m = compute_metrics(p["y_true"], p["y_pred"], data.labels)
                 accs.append(m["accuracy"])
