@@ -36,13 +36,15 @@ from tinyfer.core.splits import (
 )
 from tinyfer.errors import ConfigError, TinyferError
 from tinyfer.evaluation.metrics import compute_metrics
-from tinyfer.evaluation.report import write_report
 from tinyfer.experiments.executors import run_here, run_processes, run_ray
+from tinyfer.experiments.report import write_report
 from tinyfer.experiments.stats import judge, mcnemar, paired_test, summary
 from tinyfer.training.phases import train
 from tinyfer.training.run import config_changes, write_config
 
 log = logging.getLogger(__name__)
+
+COMMAND_FILE = "command.txt"  # the command that started the experiment, for its report
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ def _start(exp_dir: Path, cfg: TrainConfig) -> None:
             raise ConfigError(f"{exp_dir} holds an experiment with another config ({changed}); "
                               "use another --out")  # fmt: skip
     write_config(cfg, exp_dir)
-    (exp_dir / "command.txt").write_text(command_line() + "\n")
+    (exp_dir / COMMAND_FILE).write_text(command_line() + "\n")
 
 
 class _InTraining:
@@ -248,7 +250,9 @@ def run_experiment(cfg: TrainConfig, exp_dir: str | Path, *, progress: bool = Tr
             "only the rest"
         )
     results = aggregate(exp_dir, data, variants, cfg, [len(folds) for folds in all_folds])
-    write_report(exp_dir, results, protocol, cfg)
+    runs = {v.name: [t.out for t in tasks if t.variant is v] for v in variants}
+    command = (exp_dir / COMMAND_FILE).read_text().strip()
+    write_report(exp_dir, results, protocol, cfg, runs, command)
     return exp_dir
 
 
