@@ -24,7 +24,7 @@ from tinyfer.core.priors import (
 from tinyfer.core.splits import split_of_run
 from tinyfer.errors import TinyferError
 from tinyfer.evaluation.figures import plot_confusion, plot_misclassified
-from tinyfer.evaluation.metrics import compute_metrics
+from tinyfer.evaluation.metrics import score_probabilities
 from tinyfer.evaluation.report import write_eval_report
 from tinyfer.inference.classifier import load_classifier
 
@@ -78,7 +78,7 @@ def evaluate_arrays(
     probs = shift_probabilities(model.predict_proba(data.X[known]), shift)
     y_pred = probs.argmax(1)
     return Evaluation(
-        metrics=compute_metrics(y_true, y_pred, labels, probs),
+        metrics=score_probabilities(y_true, probs, labels),
         y_true=y_true,
         y_pred=y_pred,
         probabilities=probs,

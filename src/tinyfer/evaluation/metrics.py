@@ -18,6 +18,14 @@ from sklearn.metrics import (
 from tinyfer.evaluation.calibration import expected_calibration_error
 
 
+def score_probabilities(
+    y_true: np.ndarray, probs: np.ndarray, labels: Sequence[str]
+) -> dict[str, Any]:
+    """:func:`compute_metrics` of the most likely class of each row of ``probs``: how every
+    model's output is scored (training's splits, evaluation, an experiment's folds)."""
+    return compute_metrics(y_true, np.asarray(probs).argmax(1), labels, probs)
+
+
 def compute_metrics(
     y_true: np.ndarray,
     y_pred: np.ndarray,

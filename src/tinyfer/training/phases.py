@@ -28,7 +28,7 @@ from tinyfer.core.splits import split_of_run
 from tinyfer.errors import TinyferError
 from tinyfer.evaluation.calibration import fit_adjustments
 from tinyfer.evaluation.figures import plot_history, plot_reconstructions
-from tinyfer.evaluation.metrics import compute_metrics
+from tinyfer.evaluation.metrics import score_probabilities
 from tinyfer.training.checkpoint import (
     load_encoder_into,
     load_model,
@@ -159,23 +159,18 @@ def _split_metrics(model, data: Prepared, parts, prior: ClassPrior) -> dict[str,
         if idx is None or not len(idx):
             continue
         probs = model.predict_proba(data.X[idx])
-        out[role] = compute_metrics(data.y[idx], probs.argmax(1), data.labels, probs)
+        out[role] = score_probabilities(data.y[idx], probs, data.labels)
         names = np.unique(data.sources[idx])
         if len(names) > 1:
             of = data.sources[idx]
             out[role]["by_source"] = {
-                str(name): compute_metrics(
-                    data.y[idx][of == name],
-                    probs[of == name].argmax(1),
-                    data.labels,
-                    probs[of == name],
+                str(name): score_probabilities(
+                    data.y[idx][of == name], probs[of == name], data.labels
                 )
                 for name in names
             }
         moved = shift_probabilities(probs, balanced)
-        out[role]["balanced_prior"] = compute_metrics(
-            data.y[idx], moved.argmax(1), data.labels, moved
-        )
+        out[role]["balanced_prior"] = score_probabilities(data.y[idx], moved, data.labels)
     return out
 
 
