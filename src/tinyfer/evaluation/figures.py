@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib  # the eval extra: where it is missing, said on import, before any work
 import numpy as np
 
 
 def _plt():
     # pyplot on the first figure, after choosing the file-only backend (no display here);
     # export and adjust, which draw nothing, don't pay for its import.
-    import matplotlib
-
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
