@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
 from rich.progress import (
@@ -61,7 +62,13 @@ def parallel_map(
     progress: bool = True,
     min_parallel: int = 256,
 ) -> list[R]:
-    """``[fn(x) for x in items]`` in order, on ``workers`` processes when there is enough work."""
+    """``[fn(x) for x in items]`` in order, on ``workers`` processes when there is enough work.
+
+    The workers start from a fork server, not by forking this process: a fork copies locks
+    that other threads (torch's, onnxruntime's, logging's) hold at that moment, and a worker
+    that then takes one waits forever. A worker that dies raises ``BrokenProcessPool``
+    instead of leaving the pool waiting for it.
+    """
     workers = workers or default_workers()
     if workers <= 1 or len(items) < min_parallel:
         if initializer is not None:
@@ -71,10 +78,15 @@ def parallel_map(
         )
 
     chunk = max(1, min(64, len(items) // (workers * 8)))
-    with mp.get_context("fork").Pool(workers, initializer=initializer, initargs=initargs) as pool:
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=mp.get_context("forkserver"),
+        initializer=initializer,
+        initargs=initargs,
+    ) as pool:
         return list(
             track(
-                pool.imap(fn, items, chunksize=chunk),
+                pool.map(fn, items, chunksize=chunk),
                 total=len(items),
                 description=description,
                 enabled=progress,
