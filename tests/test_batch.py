@@ -82,7 +82,8 @@ def test_csv_and_table_carry_the_same_predictions(rec, inputs):
     lines = table.strip().splitlines()
     assert lines[0].split()[:3] == ["face", "label", "prob"]  # no video: no frame, time
     _, with_video, _ = run(rec, [folder, video], "table")
-    assert with_video.splitlines()[0].split()[:4] == ["frame", "time", "face", "label"]
+    header = with_video.splitlines()[0].split()
+    assert header[:7] == ["frame", "time", "face", "track", "label", "prob", "smoothed"]
     _, nothing, _ = run(rec, [folder / "missing.jpg"], "table")
     assert nothing == ""  # no header for a run that predicted nothing
     for row in rows:

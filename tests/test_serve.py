@@ -150,6 +150,7 @@ def test_video_is_streamed_one_line_per_frame(client, tmp_path, mug_frame, write
     assert done.status_code == 200 and done.headers["content-type"] == "application/x-ndjson"
     lines = [json.loads(line) for line in done.text.splitlines()]
     assert [r["frame"] for r in lines] == [0, 2, 4] and all(len(r["faces"]) == 1 for r in lines)
+    assert {r["faces"][0]["track"] for r in lines} == {1}  # one face, one track
     limited = client.post("/v1/predict/video?max_frames=2", content=clip.read_bytes())
     assert len(limited.text.splitlines()) == 2
     bad = client.post("/v1/predict/video", content=b"not a video at all")
@@ -173,6 +174,9 @@ def test_page_and_live_stream(mug_frame):
         ws.send_bytes(mug_frame.read_bytes())
         (face,) = ws.receive_json()["faces"]
         assert face["label"] in Recognizer().labels
+        ws.send_bytes(mug_frame.read_bytes())
+        (again,) = ws.receive_json()["faces"]
+        assert face["track"] == again["track"] == 1 and again["smoothed"]["label"]
         ws.send_bytes(b"junk")
         assert "frame: not an image file" in ws.receive_json()["error"]
     with _client(max_bytes=1000).websocket_connect("/v1/stream") as ws:

@@ -540,6 +540,19 @@ def predict_cmd(
     max_frames: Annotated[
         int | None, typer.Option(min=1, help="Stop each video/camera after N used frames.")
     ] = None,
+    track: Annotated[
+        bool, typer.Option(help="Video/camera: follow each face across frames (a track id).")
+    ] = True,
+    smooth: Annotated[
+        float,
+        typer.Option(min=0, max=3600, help="Tracks: seconds of probability smoothing (0: none)."),
+    ] = 0.5,
+    detect_every: Annotated[
+        int, typer.Option(min=1, help="Tracks: detect every N used frames, follow in between.")
+    ] = 1,
+    summary: Annotated[
+        Path | None, typer.Option(help="Tracks: write each video's per-track summary (JSON).")
+    ] = None,
     min_face: Annotated[
         float | None,
         typer.Option(
@@ -562,11 +575,18 @@ def predict_cmd(
     stderr. The exit status is 1 only when no input at all could be processed. With
     --executor ray, each input's records come when a worker finishes it, in that order.
     """
+    from tinyfer.core.io import atomic_path, check_writable
     from tinyfer.inference.batch import RayOptions, run_predictions
     from tinyfer.inference.predict import Recognizer
+    from tinyfer.inference.track import TrackOptions
 
     if not inputs and not webcam:
         raise typer.BadParameter("give at least one input, or --webcam")
+    if summary is not None and not track:
+        raise typer.BadParameter("--summary summarises tracks: not with --no-track")
+    if summary is not None:
+        _run(lambda: check_writable(summary, "--summary"))  # before any decoding
+    tracking = TrackOptions(smooth=smooth, detect_every=detect_every) if track else False
     err = _err()
 
     def problem(source: str, message: str) -> None:
@@ -581,8 +601,17 @@ def predict_cmd(
         ray = RayOptions(functools.partial(make, threads=threads or 1), workers, address)
     s = _run(lambda: run_predictions(
         rec, inputs or [], sys.stdout, fmt=format, annotate_dir=annotate, every=every,
-        camera=camera if webcam else None, max_frames=max_frames, on_problem=problem, ray=ray,
+        camera=camera if webcam else None, max_frames=max_frames, track=tracking,
+        on_problem=problem, ray=ray,
     ))  # fmt: skip
+    if summary is not None:
+        videos = [{"file": name, "tracks": tracks} for name, tracks in s.tracks.items()]
+        with atomic_path(summary) as tmp:
+            tmp.write_text(json.dumps({"videos": videos}, indent=2) + "\n")
+        faceless = [v["file"] for v in videos if not v["tracks"]]
+        err.print(f"track summary: {summary}" + (
+            f" (no face in {len(faceless)} video(s): their tracks are empty)" if faceless else ""
+        ), highlight=False, soft_wrap=True)  # fmt: skip
     parts = [f"{s.images} image(s)"] + (
         [f"{s.videos} video(s), {s.frames} frames"] * bool(s.videos)
     )

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from tinyfer.errors import ImageError, ImageTooLarge, VideoError
+from tinyfer.errors import ImageError, ImageTooLarge, TinyferError, VideoError
 
 log = logging.getLogger(__name__)
 
@@ -250,3 +250,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_writable(path: str | Path, what: str) -> Path:
+    """``path`` if a file can be written there (its folder exists and is writable, and it is
+    not a folder); a :class:`TinyferError` naming ``what`` (the option) otherwise. For outputs
+    written at the end of long work, checked before the work starts."""
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        problem = "is a folder, not a file"
+    elif not folder.is_dir():
+        problem = f"its folder {folder} does not exist"
+    elif not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        problem = "cannot be written (permission denied)"
+    else:
+        return path
+    raise TinyferError(f"{path}: {what}: {problem}")

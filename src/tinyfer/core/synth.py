@@ -11,12 +11,14 @@ surprise, and anger and disgust, overlap as they do in real faces.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from tinyfer.core.faces.face import Box
 from tinyfer.core.labels import EMOTIONS
 
 ACTIONS = (
@@ -262,3 +264,55 @@ def paste_face(
     inside = cv2.warpAffine(np.ones_like(face), m, (w, h)) > 0
     bg[inside] = cv2.warpAffine(face, m, (w, h), flags=cv2.INTER_LINEAR)[inside]
     return cv2.cvtColor(bg, cv2.COLOR_GRAY2BGR), m
+
+
+def tracking_scene(
+    faces: list[np.ndarray],
+    *,
+    frames: int = 150,
+    size: tuple[int, int] = (480, 640),
+    seed: int = 0,
+    hide: tuple[int, int] | None = (60, 66),
+) -> Iterator[tuple[np.ndarray, list[tuple[int, Box, bool]]]]:
+    """A video with known truth for tracking: the gray face crops ``faces`` (one person
+    each), enlarged to 110-150 px, drift and bounce around a ``size`` frame so that their
+    paths cross (the first face drawn on top); a bar sweeps across and briefly covers them,
+    and the last face vanishes for the frames in ``hide`` (a missed stretch) before going on.
+    Yields each BGR frame and its truth: ``(person, box, visible)`` for every face in view,
+    ``visible`` False where more than half of it is covered."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    bg = cv2.GaussianBlur(rng.integers(40, 220, (h, w)).astype(np.uint8), (0, 0), 12)
+    sides = rng.integers(110, 151, len(faces))
+    pos = np.array([[rng.uniform(0, w - s), rng.uniform(0, h - s)] for s in sides])
+    vel = rng.uniform(2.0, 5.0, (len(faces), 2)) * rng.choice([-1, 1], (len(faces), 2))
+    crops = [cv2.resize(f, (int(s), int(s)), interpolation=cv2.INTER_CUBIC)
+             for f, s in zip(faces, sides)]  # fmt: skip
+    for t in range(frames):
+        canvas = bg.copy()
+        covered = np.zeros((len(faces), h, w), bool)
+        boxes: list[Box] = []
+        for i in reversed(range(len(faces))):  # the first face last, so on top
+            x, y = (int(v) for v in pos[i])
+            s = int(sides[i])
+            boxes.insert(0, (x, y, s, s))
+            if i == len(faces) - 1 and hide and hide[0] <= t < hide[1]:
+                continue
+            canvas[y : y + s, x : x + s] = crops[i]
+            covered[i + 1 :, y : y + s, x : x + s] = True  # faces drawn before are hidden here
+        bar = int((t * 9) % (w + 400)) - 200  # a 50 px bar every (w + 400) / 9 frames
+        canvas[:, max(bar, 0) : max(bar + 50, 0)] = 90
+        truth = []
+        for i, (x, y, s, _) in enumerate(boxes):
+            if i == len(faces) - 1 and hide and hide[0] <= t < hide[1]:
+                continue
+            hidden = covered[i, y : y + s, x : x + s].mean()
+            in_bar = max(0, min(bar + 50, x + s) - max(bar, x)) / s
+            truth.append((i, boxes[i], bool(hidden + in_bar <= 0.5)))
+        yield cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR), truth
+        pos += vel
+        for i, s in enumerate(sides):
+            for axis, limit in ((0, w - s), (1, h - s)):
+                if not 0 <= pos[i, axis] <= limit:
+                    vel[i, axis] *= -1
+                    pos[i, axis] = min(max(pos[i, axis], 0), limit)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
@@ -24,6 +25,14 @@ from tinyfer.errors import TinyferError
 from tinyfer.inference.annotate import annotate
 from tinyfer.inference.cluster import connect
 from tinyfer.inference.predict import Prediction, Recognizer
+from tinyfer.inference.track import Follower, TrackOptions, track_options
+
+log = logging.getLogger(__name__)
+
+#: Frame rates outside this range are taken as missing (a broken header): the tracker's
+#: clock then counts frames at :data:`ASSUMED_FPS`.
+SANE_FPS = (1.0, 1000.0)
+ASSUMED_FPS = 25.0
 
 FORMATS = ("table", "json", "csv")
 
@@ -62,6 +71,7 @@ class Summary:
     box_framed: int = 0  # faces cut by their box (no landmarks) for a template-geometry model
     skipped: int = 0  # files in given folders that are neither images nor videos
     failed: list[tuple[str, str]] = field(default_factory=list)  # (input, problem)
+    tracks: dict[str, list[dict]] = field(default_factory=dict)  # video -> its tracks' summaries
 
     @property
     def processed(self) -> int:
@@ -71,8 +81,9 @@ class Summary:
         """Count ``other``'s inputs in this one too (a Ray worker's; its problems come back
         apart, as each input's)."""
         for f in fields(self):
-            if f.name != "failed":  # the counts; problems are reported per input
+            if f.name not in ("failed", "tracks"):  # the counts; problems come per input
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        self.tracks.update(other.tracks)
 
 
 def expand_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[tuple[str, str]], int]:
@@ -146,31 +157,36 @@ class _Writer:
 
 
 class TableWriter(_Writer):
-    """Aligned text, one line per face (``-`` for a frame with none); file last. The frame
-    and time columns only when there are videos; the header with the first line (none for
-    a run that predicted nothing)."""
+    """Aligned text, one line per face (``-`` for a frame with none); file last. With videos,
+    the frame and time columns, and each face's track and smoothed label (``-`` untracked);
+    the header with the first line (none for a run that predicted nothing)."""
 
     def __init__(self, stream, labels, *, frames=True):
         super().__init__(stream, labels, frames=frames)
         self.started = False
 
-    def _line(self, frame: str, time: str, rest: str) -> None:
-        head = f"{frame:>6} {time:>8} " if self.frames else ""
+    def _line(self, frame: str, time: str, face: str, track: str, rest: str) -> None:
+        head = f"{frame:>6} {time:>8} {face:>4} {track:>5} " if self.frames else f"{face:>4} "
         self.stream.write(f"{head}{rest}\n")
 
     def write(self, record):
         if not self.started:
-            self._line("frame", "time", f"{'face':>4} {'label':<10} {'prob':>5} "
-                                        f"{'box (x,y,w,h)':<20} file")  # fmt: skip
+            smooth = f"{'smoothed':<10} " if self.frames else ""
+            self._line("frame", "time", "face", "track",
+                       f"{'label':<10} {'prob':>5} {smooth}{'box (x,y,w,h)':<20} file")  # fmt: skip
             self.started = True
         frame = "" if record.frame is None else str(record.frame)
         time = "" if record.time is None else f"{record.time:.2f}"
         file = printable_name(record.file, one_line=True)
         if not record.faces:
-            self._line(frame, time, f"{'-':>4} {'no face':<10} {'':>5} {'':<20} {file}")
+            smooth = f"{'':<10} " if self.frames else ""
+            self._line(frame, time, "-", "", f"{'no face':<10} {'':>5} {smooth}{'':<20} {file}")
         for i, f in enumerate(record.faces):
             box, p = ",".join(map(str, f.box)), f.probabilities[f.label]
-            self._line(frame, time, f"{i:>4} {f.label:<10} {p:>5.3f} {box:<20} {file}")
+            smooth = f"{f.smoothed_label or '-':<10} " if self.frames else ""
+            track = "-" if f.track is None else str(f.track)
+            self._line(frame, time, str(i), track,
+                       f"{f.label:<10} {p:>5.3f} {smooth}{box:<20} {file}")  # fmt: skip
 
 
 class JsonWriter(_Writer):
@@ -191,21 +207,30 @@ class JsonWriter(_Writer):
 
 
 class CsvWriter(_Writer):
-    """A row per face (one row with empty face columns for an image or frame with none)."""
+    """A row per face (one row with empty face columns for an image or frame with none).
+    With videos, also each face's track, smoothed label and smoothed probabilities (empty
+    where the face is not tracked or smoothed)."""
 
     def __init__(self, stream, labels, *, frames=True):
         super().__init__(stream, labels, frames=frames)
         self.csv = csv.writer(stream, lineterminator="\n")
+        tracked = ["track", "smoothed_label", *(f"s_{name}" for name in labels)] * frames
         self.csv.writerow(["file", "frame", "time", "face", "x", "y", "w", "h", "score", "label",
-                           *(f"p_{name}" for name in labels)])  # fmt: skip
+                           *(f"p_{name}" for name in labels), *tracked])  # fmt: skip
+        self.width = 7 + len(labels) + len(tracked)
 
     def write(self, record):
         head = [printable_name(record.file), record.frame, record.time]
         if not record.faces:
-            self.csv.writerow(head + [""] * (7 + len(self.labels)))
+            self.csv.writerow(head + [""] * self.width)
         for i, f in enumerate(record.faces):
             probs = [f"{f.probabilities[name]:.6f}" for name in self.labels]
-            self.csv.writerow([*head, i, *f.box, f"{f.score:.4f}", f.label, *probs])
+            tracked = []
+            if self.frames:
+                smoothed = [f"{f.smoothed[name]:.6f}" for name in self.labels] if f.smoothed else (
+                    [""] * len(self.labels))  # fmt: skip
+                tracked = ["" if f.track is None else f.track, f.smoothed_label or "", *smoothed]
+            self.csv.writerow([*head, i, *f.box, f"{f.score:.4f}", f.label, *probs, *tracked])
 
 
 WRITERS = {"table": TableWriter, "json": JsonWriter, "csv": CsvWriter}
@@ -276,6 +301,7 @@ class _Job:
     annotate_to: Path | None
     every: int
     max_frames: int | None
+    track: TrackOptions | None = None  # videos and cameras: faces followed across frames
 
     @property
     def name(self) -> str:
@@ -316,11 +342,14 @@ def run_predictions(
     every: int = 1,
     camera: int | None = None,
     max_frames: int | None = None,
+    track: TrackOptions | bool = True,
     on_problem: Callable[[str, str], None] = lambda source, problem: None,
     ray: RayOptions | None = None,
 ) -> Summary:
     """Predict every input (and the camera, if given), writing records to ``stream`` in
-    ``fmt`` as they come; ``on_problem(input, message)`` hears of each bad input.
+    ``fmt`` as they come; ``on_problem(input, message)`` hears of each bad input. In videos
+    and from the camera, faces are tracked (``track``: :class:`TrackOptions`, or False) and
+    the summary holds each video's tracks.
 
     Here, inputs are taken in their order. With ``ray``, they are shared among Ray workers
     (one recognizer each, made like ``recognizer``) and each input's records are written when
@@ -338,7 +367,8 @@ def run_predictions(
     sources: list[Path | int] = [*files, *([camera] if camera is not None else [])]
     frames = any(isinstance(s, int) or s.suffix.lower() in VIDEO_SUFFIXES for s in sources)
     writer = WRITERS[fmt](stream, recognizer.labels, frames=frames)
-    jobs = [_Job(s, annotator.path_for(s) if annotator else None, every, max_frames)
+    options = track_options(track)
+    jobs = [_Job(s, annotator.path_for(s) if annotator else None, every, max_frames, options)
             for s in sources]  # fmt: skip
     try:
         if ray is None:
@@ -414,13 +444,15 @@ def _count(recognizer: Recognizer, faces: Sequence[Prediction], summary: Summary
 
 def _run_video(recognizer: Recognizer, job: _Job, emit, summary: Summary) -> None:
     sink = _VideoSink(job.annotate_to, job.every) if job.annotate_to else None
+    follower = Follower(recognizer, job.track) if job.track else None
     try:
-        counted = False
-        for frame in _frames(job.source, job.every, job.max_frames):
-            if not counted:  # a video counts once its first frame is read
+        for n, frame in enumerate(_frames(job.source, job.every, job.max_frames)):
+            if n == 0:  # a video counts once its first frame is read
                 summary.videos += 1
-                counted = True
-            faces = recognizer.predict(frame.image)
+            if follower is None:
+                faces = recognizer.predict(frame.image)
+            else:
+                faces = follower.step(frame.image, _clock(job, frame, n == 0))
             emit(Record(job.name, faces, frame.index, frame.time))
             if sink:
                 sink.add(frame, faces)
@@ -429,3 +461,17 @@ def _run_video(recognizer: Recognizer, job: _Job, emit, summary: Summary) -> Non
     finally:
         if sink:
             sink.close()
+        if follower is not None and follower.frames:  # an interrupted video's tracks too
+            summary.tracks[job.name] = follower.summary()
+
+
+def _clock(job: _Job, frame: Frame, first: bool) -> float:
+    """The time the tracker sees: the frame's, unless a video file's frame rate is missing or
+    absurd, when frames are counted at :data:`ASSUMED_FPS` (said once per video)."""
+    if isinstance(job.source, int) or SANE_FPS[0] <= frame.fps <= SANE_FPS[1]:
+        return frame.time
+    if first:
+        log.warning("%s: frame rate missing or absurd (%g fps): smoothing and time on screen "
+                    "count frames at %g per second", printable_name(job.name, one_line=True),
+                    frame.fps, ASSUMED_FPS)  # fmt: skip
+    return frame.index / ASSUMED_FPS

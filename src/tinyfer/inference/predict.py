@@ -22,6 +22,7 @@ from tinyfer.core.model_files import DEFAULT_MODEL
 from tinyfer.core.priors import PriorSpec, effective_prior, prior_shift, shift_probabilities
 from tinyfer.errors import TinyferError
 from tinyfer.inference.classifier import load_classifier
+from tinyfer.inference.track import Follower, TrackOptions, track_options
 
 #: Haar on photos: a larger smallest face and a coarser pyramid than for preparing datasets
 #: (the MUG frame in 6.4 ms instead of 41, every face still found; benchmarks/README.md).
@@ -33,16 +34,25 @@ class Prediction:
     """One face: box (x, y, w, h) in the image's pixels, the detector's score, the most likely
     label and the probability of every label (summing to 1); ``landmarks``, where the detector
     gives them (MTCNN), are five (x, y) points: left eye, right eye, nose, left and right mouth
-    corner, as seen in the image."""
+    corner, as seen in the image. In a video, ``track`` is the face's id across frames and
+    ``smoothed`` its track's probabilities averaged over the last moments
+    (:mod:`tinyfer.inference.track`); ``label`` and ``probabilities`` stay this frame's own."""
 
     box: tuple[int, int, int, int]
     score: float
     label: str
     probabilities: dict[str, float]
     landmarks: tuple[tuple[float, float], ...] | None = None
+    track: int | None = None
+    smoothed: dict[str, float] | None = None
+
+    @property
+    def smoothed_label(self) -> str | None:
+        """The most likely label of the smoothed probabilities (None without smoothing)."""
+        return max(self.smoothed, key=self.smoothed.__getitem__) if self.smoothed else None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "box": list(self.box),
             "score": self.score,
             "label": self.label,
@@ -50,14 +60,20 @@ class Prediction:
         }
         if self.landmarks is not None:
             out["landmarks"] = [[round(x, 1), round(y, 1)] for x, y in self.landmarks]
+        if self.track is not None:
+            out["track"] = self.track
+        if self.smoothed is not None:
+            out["smoothed"] = {"label": self.smoothed_label, "probabilities": self.smoothed}
         return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Prediction:
         """The Prediction that :meth:`to_dict` (or ``tinyfer serve``'s JSON) describes."""
-        marks = d.get("landmarks")
+        marks, smoothed = d.get("landmarks"), d.get("smoothed")
         return cls(tuple(d["box"]), float(d["score"]), d["label"], dict(d["probabilities"]),
-                   tuple(tuple(p) for p in marks) if marks is not None else None)  # fmt: skip
+                   tuple(tuple(p) for p in marks) if marks is not None else None,
+                   d.get("track"),
+                   dict(smoothed["probabilities"]) if smoothed is not None else None)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,16 @@ class FramePrediction:
     index: int
     time: float
     faces: tuple[Prediction, ...]
+
+
+@dataclass(frozen=True)
+class Found:
+    """The faces of one image before classification: the image in gray, the faces, and
+    whether the one face is the whole image (a crop in its dataset's own framing)."""
+
+    gray: np.ndarray
+    faces: list[Face]
+    whole: bool = False
 
 
 def _as_uint8_faces(crops: np.ndarray) -> np.ndarray:
@@ -148,23 +174,28 @@ class Recognizer:
 
     def predict_batch(self, images: Iterable[Any]) -> list[list[Prediction]]:
         """:meth:`predict` for many images, with one classifier call for all their faces."""
-        found: list[list[Face]] = []
-        crops: list[np.ndarray] = []
-        for image in images:
-            pixels = load_image(image)
-            gray = load_image(pixels, gray=True)
-            faces = self.detector.detect(pixels)
-            if not faces and self.small_images_are_faces and looks_like_a_crop(gray.shape):
-                faces = [Face((0, 0, gray.shape[1], gray.shape[0]), 0.0)]
-                crops.append(self.crop(gray, faces[0], whole=True))
-            else:
-                crops += [self.crop(gray, face) for face in faces]
-            found.append(faces)
+        return self.classify([self.find(image) for image in images])
+
+    def find(self, image: Any, faces: list[Face] | None = None) -> Found:
+        """The faces of ``image`` (detected, or ``faces`` where they are known already)."""
+        pixels = load_image(image)
+        gray = load_image(pixels, gray=True)
+        if faces is not None:
+            return Found(gray, faces)
+        faces = self.detector.detect(pixels)
+        if not faces and self.small_images_are_faces and looks_like_a_crop(gray.shape):
+            return Found(gray, [Face((0, 0, gray.shape[1], gray.shape[0]), 0.0)], whole=True)
+        return Found(gray, faces)
+
+    def classify(self, found: Iterable[Found]) -> list[list[Prediction]]:
+        """The predictions of each image's faces, with one classifier call for all."""
+        found = list(found)
+        crops = [self.crop(f.gray, face, whole=f.whole) for f in found for face in f.faces]
         probs = self.predict_faces(np.stack(crops)) if crops else np.zeros((0, len(self.labels)))
         out, start = [], 0
-        for faces in found:
-            out.append([self._prediction(f, p) for f, p in zip(faces, probs[start:])])
-            start += len(faces)
+        for f in found:
+            out.append([self._prediction(face, p) for face, p in zip(f.faces, probs[start:])])
+            start += len(f.faces)
         return out
 
     def predict_faces(self, crops: Any) -> np.ndarray:
@@ -184,12 +215,17 @@ class Recognizer:
         return shift_probabilities(self.classifier.predict_proba(crops), self._shift)
 
     def predict_video(
-        self, source: str | Path | int, *, every: int = 1
+        self, source: str | Path | int, *, every: int = 1, track: TrackOptions | bool = True
     ) -> Iterator[FramePrediction]:
         """Stream the faces of every ``every``-th frame of a video file or camera index; frames
-        are read one at a time, so memory stays flat."""
+        are read one at a time, so memory stays flat. ``track``: faces followed across frames
+        (ids, smoothing, detection every N frames: :class:`TrackOptions`), or False."""
+        options = track_options(track)
+        follower = Follower(self, options) if options else None
         for frame in iter_frames(source, every=every):
-            yield FramePrediction(frame.index, frame.time, tuple(self.predict(frame.image)))
+            image, time = frame.image, frame.time
+            faces = follower.step(image, time) if follower else self.predict(image)
+            yield FramePrediction(frame.index, frame.time, tuple(faces))
 
     def crop(self, gray: np.ndarray, face: Face, *, whole: bool = False) -> np.ndarray:
         """The crop the model sees of ``face`` in ``gray``, cut as its training faces were;

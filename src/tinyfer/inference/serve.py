@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from tinyfer.core.priors import PriorSpec
 from tinyfer.errors import ImageTooLarge, TinyferError, VideoError
 from tinyfer.inference.batch import Record
 from tinyfer.inference.predict import Recognizer
+from tinyfer.inference.track import Follower, TrackOptions
 
 log = logging.getLogger(__name__)
 
@@ -332,15 +334,22 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     @app.websocket("/v1/stream")
     async def stream(socket: WebSocket, detector: Detector = "mtcnn"):
         """Live frames: each binary message an encoded image, each answer its faces as JSON
-        (``{"faces": [...]}`` or ``{"error": ...}``), one at a time."""
+        (``{"faces": [...]}`` or ``{"error": ...}``), one at a time. Faces are tracked over
+        the connection's frames (a ``track`` id each, probabilities smoothed over the last
+        half second of arrival time)."""
         if not key_ok(socket.headers, socket.query_params):
             await socket.close(code=1008, reason="missing or wrong API key")
             return
         await socket.accept()
+        follower = Follower(pool.recognizer(detector, None), TrackOptions())
+        one_at_a_time = threading.Lock()  # a frame that timed out may still be running
+        start = time.monotonic()
 
-        def faces_of(data: bytes) -> list:
-            rec = pool.recognizer(detector, None)
-            return _records(rec, [("frame", data)], cfg.max_pixels, 0)[0]["faces"]
+        def faces_of(data: bytes, at: float) -> list:
+            image = load_image(data, max_pixels=cfg.max_pixels, name="frame")
+            with one_at_a_time:
+                faces = follower.step(image, at, pool.recognizer(detector, None))
+            return [face.to_dict() for face in faces]
 
         try:
             while True:
@@ -350,7 +359,8 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
                                                      f"{cfg.max_bytes / MB:g} MB"})  # fmt: skip
                     continue
                 try:
-                    answer = {"faces": await pool.run(faces_of, data)}
+                    at = time.monotonic() - start
+                    answer = {"faces": await pool.run(faces_of, data, at)}
                 except TinyferError as exc:
                     answer = {"error": str(exc)}
                 except Busy:
