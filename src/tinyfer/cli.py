@@ -546,7 +546,7 @@ def predict_cmd(
     smooth: Annotated[
         float,
         typer.Option(min=0, max=3600, help="Tracks: seconds of probability smoothing (0: none)."),
-    ] = 0.5,
+    ] = 0.25,
     detect_every: Annotated[
         int, typer.Option(min=1, help="Tracks: detect every N used frames, follow in between.")
     ] = 1,

@@ -336,7 +336,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         """Live frames: each binary message an encoded image, each answer its faces as JSON
         (``{"faces": [...]}`` or ``{"error": ...}``), one at a time. Faces are tracked over
         the connection's frames (a ``track`` id each, probabilities smoothed over the last
-        half second of arrival time)."""
+        quarter second of arrival time)."""
         if not key_ok(socket.headers, socket.query_params):
             await socket.close(code=1008, reason="missing or wrong API key")
             return
