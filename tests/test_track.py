@@ -1,6 +1,7 @@
 """Faces followed across frames: ids through crossings and short losses, detection every N
 frames, smoothing, per-track summaries, and the scorer that measures all of it."""
 
+import io
 import json
 
 import cv2
@@ -12,6 +13,7 @@ from tinyfer.cli import app
 from tinyfer.core.faces import Face
 from tinyfer.core.synth import PROFILES, draw_face, make_identity, tracking_scene
 from tinyfer.evaluation.tracking import score_tracking
+from tinyfer.inference.batch import run_predictions
 from tinyfer.inference.predict import Recognizer
 from tinyfer.inference.track import FaceTracker, Follower, TrackOptions, valence
 
@@ -110,7 +112,9 @@ def test_smoothing_damps_flicker_and_zero_turns_it_off(counting):
 def test_summary_counts_each_tracks_time_and_emotions(counting):
     rec, detector = counting
     follower, out = run_follower(rec, detector, TrackOptions(), frames=26)
-    (summary,) = follower.summary()
+    result = follower.result()
+    (summary,) = result.tracks
+    assert result.thumbnails[1].shape[0] == 96 and result.thumbnails[1].ndim == 3
     assert summary["track"] == 1 and summary["frames"] == 26
     assert summary["seconds_on_screen"] == pytest.approx(26 / FPS)
     assert summary["first_seen"] == 0 and summary["last_seen"] == pytest.approx(1.0)
@@ -191,13 +195,63 @@ def test_no_track_gives_frame_records_without_ids(onnx_model, scene):
     assert faces and all("track" not in f and "smoothed" not in f for f in faces)
 
 
+@pytest.mark.parametrize("option", ["--summary", "--timeline", "--report"])
 @pytest.mark.parametrize(
     "target, message",
-    [("missing/tracks.json", "does not exist"), (".", "is a folder, not a file")],
+    [("missing/tracks.out", "does not exist"), (".", "is a folder, not a file")],
 )
-def test_a_summary_that_cannot_be_written_stops_before_any_decoding(scene, tmp_path, target,
-                                                                    message):  # fmt: skip
+def test_an_output_that_cannot_be_written_stops_before_any_decoding(scene, tmp_path, option,
+                                                                    target, message):  # fmt: skip
     video, _ = scene
-    result = runner.invoke(app, ["predict", str(video), "--summary", str(tmp_path / target)])
+    result = runner.invoke(app, ["predict", str(video), option, str(tmp_path / target)])
     assert result.exit_code == 2
-    assert message in result.stderr and "video(s)" not in result.stderr
+    assert f"{option}: " in result.stderr and message in result.stderr
+    assert "video(s)" not in result.stderr  # nothing was decoded
+
+
+def test_timeline_and_report_show_every_track(onnx_model, scene, tmp_path):
+    video, empty = scene
+    png, page = tmp_path / "timeline.png", tmp_path / "report.html"
+    args = ["--timeline", str(png), "--report", str(page)]
+    result = runner.invoke(app, ["predict", str(video), str(empty), "-m", str(onnx_model),
+                                 "-f", "json", *args])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    tracks = {f["track"] for r in json.loads(result.stdout) for f in r["faces"]}
+    image = cv2.imread(str(png))
+    assert image is not None and image.shape[0] > 100
+    html = page.read_text()
+    assert html.count("data:image/png;base64,") == 2  # the timeline and the faces
+    for track in tracks:
+        assert f"<tr><td>{track}</td>" in html
+    assert "No face was found in this video" in html and "<script" not in html
+
+
+def test_an_interrupted_run_keeps_valid_output_and_says_where_it_stopped(onnx_model, scene):
+    video, _ = scene
+    rec = Recognizer(onnx_model, threads=1)
+    seen = []
+
+    def stop_after_three(record):
+        seen.append(record)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    out = io.StringIO()
+    summary = run_predictions(rec, [str(video)], out, fmt="json", on_record=stop_after_three)
+    assert [r["frame"] for r in json.loads(out.getvalue())] == [0, 1, 2]
+    assert summary.interrupted == f"after {video}, frame 2"
+    assert summary.tracks[str(video)].tracks  # the tracks so far are kept
+
+
+def test_predict_video_converts_to_a_dataframe(onnx_model, scene):
+    video, _ = scene
+    rec = Recognizer(onnx_model, threads=1)
+    frames = rec.predict_video(video)
+    table = frames.to_dataframe()
+    assert len(table) == sum(len(f.faces) for f in rec.predict_video(video))
+    assert {"frame", "time", "track", "label", "smoothed_label", "p_anger", "s_anger"} <= set(
+        table.columns
+    )
+    assert set(table.track) == {t["track"] for t in frames.tracks.tracks}
+    raw = rec.predict_video(video, track=TrackOptions(smooth=0)).to_dataframe()
+    assert "smoothed_label" not in raw.columns and raw.track.notna().all()

@@ -553,6 +553,13 @@ def predict_cmd(
     summary: Annotated[
         Path | None, typer.Option(help="Tracks: write each video's per-track summary (JSON).")
     ] = None,
+    timeline: Annotated[
+        Path | None, typer.Option(help="Tracks: draw each one's emotions over time (PNG).")
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Tracks: an HTML report: timeline, a face per track, the summary."),
+    ] = None,
     min_face: Annotated[
         float | None,
         typer.Option(
@@ -575,17 +582,22 @@ def predict_cmd(
     stderr. The exit status is 1 only when no input at all could be processed. With
     --executor ray, each input's records come when a worker finishes it, in that order.
     """
-    from tinyfer.core.io import atomic_path, check_writable
+    from tinyfer.core.io import check_writable
     from tinyfer.inference.batch import RayOptions, run_predictions
     from tinyfer.inference.predict import Recognizer
     from tinyfer.inference.track import TrackOptions
 
     if not inputs and not webcam:
         raise typer.BadParameter("give at least one input, or --webcam")
-    if summary is not None and not track:
-        raise typer.BadParameter("--summary summarises tracks: not with --no-track")
-    if summary is not None:
-        _run(lambda: check_writable(summary, "--summary"))  # before any decoding
+    outputs = {"--summary": summary, "--timeline": timeline, "--report": report}
+    for option, path in outputs.items():
+        if path is not None and not track:
+            raise typer.BadParameter(f"{option} is made of tracks: not with --no-track")
+        if path is not None:
+            _run(lambda: check_writable(path, option))  # noqa: B023  (called at once; before decoding)
+    drawn = timeline is not None or report is not None
+    if drawn:
+        from tinyfer.evaluation.timeline import Timeline  # the eval extra, said before work
     tracking = TrackOptions(smooth=smooth, detect_every=detect_every) if track else False
     err = _err()
 
@@ -596,22 +608,18 @@ def predict_cmd(
     make = functools.partial(Recognizer, model, detector=detector, min_face=min_face,
                              threads=threads, prior=_run(lambda: _prior(prior)))  # fmt: skip
     rec = _run(make)  # here too on Ray: a bad --model fails before the workers start
+    shown = Timeline(rec.labels) if drawn else None
     ray = None
     if executor == "ray":
         ray = RayOptions(functools.partial(make, threads=threads or 1), workers, address)
     s = _run(lambda: run_predictions(
         rec, inputs or [], sys.stdout, fmt=format, annotate_dir=annotate, every=every,
         camera=camera if webcam else None, max_frames=max_frames, track=tracking,
-        on_problem=problem, ray=ray,
+        on_problem=problem, on_record=shown.add if shown else lambda record: None, ray=ray,
     ))  # fmt: skip
-    if summary is not None:
-        videos = [{"file": name, "tracks": tracks} for name, tracks in s.tracks.items()]
-        with atomic_path(summary) as tmp:
-            tmp.write_text(json.dumps({"videos": videos}, indent=2) + "\n")
-        faceless = [v["file"] for v in videos if not v["tracks"]]
-        err.print(f"track summary: {summary}" + (
-            f" (no face in {len(faceless)} video(s): their tracks are empty)" if faceless else ""
-        ), highlight=False, soft_wrap=True)  # fmt: skip
+    if s.interrupted:
+        err.print(f"interrupted: stopped {s.interrupted}; the records before it are written",
+                  highlight=False, soft_wrap=True)  # fmt: skip
     parts = [f"{s.images} image(s)"] + (
         [f"{s.videos} video(s), {s.frames} frames"] * bool(s.videos)
     )
@@ -638,8 +646,35 @@ def predict_cmd(
         )
     if annotate is not None and s.processed:
         err.print(f"annotated copies: {annotate}", highlight=False)
+    _write_track_outputs(s.tracks, shown, summary, timeline, report, err)
     if not s.processed:
         raise typer.Exit(1)
+
+
+def _write_track_outputs(videos, shown, summary, timeline, report, err) -> None:
+    """``predict``'s --summary, --timeline and --report, from what tracking found."""
+    from tinyfer.core.config import command_line
+    from tinyfer.core.io import atomic_path
+
+    if summary is not None:
+        listed = [{"file": name, "tracks": found.tracks} for name, found in videos.items()]
+        with atomic_path(summary) as tmp:
+            tmp.write_text(json.dumps({"videos": listed}, indent=2) + "\n")
+    if timeline is not None or report is not None:
+        from tinyfer.evaluation.timeline import plot_timeline, write_video_report
+
+        if timeline is not None:
+            with atomic_path(timeline) as tmp:
+                plot_timeline(shown, tmp.with_suffix(".png")).rename(tmp)
+        if report is not None:
+            with atomic_path(report) as tmp:
+                write_video_report(tmp, shown, videos, command_line())
+    written = [str(p) for p in (summary, timeline, report) if p is not None]
+    if written:
+        faceless = sum(not found.tracks for found in videos.values())
+        err.print(f"tracks: {', '.join(written)}" + (
+            f" (no face in {faceless} video(s): nothing to track there)" if faceless else ""
+        ), highlight=False, soft_wrap=True)  # fmt: skip
 
 
 @app.command("serve")

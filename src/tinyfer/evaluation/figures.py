@@ -9,7 +9,8 @@ import matplotlib  # the eval extra: where it is missing, said on import, before
 import numpy as np
 
 
-def _plt():
+def plt_module():
+    """pyplot, on the file-only backend."""
     # pyplot on the first figure, after choosing the file-only backend (no display here);
     # export and adjust, which draw nothing, don't pay for its import.
     matplotlib.use("Agg")
@@ -24,13 +25,13 @@ def _save(fig, path: str | Path, title: str = "", dpi: int = 130) -> Path:
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
-    _plt().close(fig)
+    plt_module().close(fig)
     return Path(path)
 
 
 def plot_history(rows: Sequence[dict], path: str | Path, title: str = "") -> Path:
     """Loss and accuracy per epoch (train and validation) from history rows."""
-    plt = _plt()
+    plt = plt_module()
     from matplotlib.ticker import MaxNLocator
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -56,7 +57,7 @@ def plot_reconstructions(
     inputs: np.ndarray, outputs: np.ndarray, path: str | Path, n: int = 8
 ) -> Path:
     """Faces (top row) beside the autoencoder's reconstructions (bottom row); arrays (N, H, W)."""
-    plt = _plt()
+    plt = plt_module()
     n = min(n, len(inputs))
     fig, axes = plt.subplots(2, n, figsize=(1.3 * n, 2.9), squeeze=False)
     for i in range(n):
@@ -72,7 +73,7 @@ def plot_confusion(
     confusion: np.ndarray, labels: Sequence[str], path: str | Path, title: str = ""
 ) -> Path:
     """Counts (left) and row-normalised rates (right): rows are true classes."""
-    plt = _plt()
+    plt = plt_module()
     confusion = np.asarray(confusion)
     rows = confusion.sum(1, keepdims=True)
     rates = np.divide(confusion, rows, out=np.zeros(confusion.shape), where=rows > 0)
@@ -112,7 +113,7 @@ def plot_misclassified(
     n: int = 32,
 ) -> Path:
     """A grid of misclassified faces, most confident mistakes first: true -> predicted (p)."""
-    plt = _plt()
+    plt = plt_module()
     order = np.argsort(-probs[np.arange(len(y_pred)), y_pred])[:n] if len(y_pred) else []
     cols = 8
     rows = max(1, -(-len(order) // cols))

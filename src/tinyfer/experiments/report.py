@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from tinyfer.evaluation.figures import _plt, _save, plot_confusion
+from tinyfer.evaluation.figures import _save, plot_confusion, plt_module
 from tinyfer.evaluation.report import Block, p_text, pct, write_blocks
 
 
 def plot_fold_scores(results: dict, path: Path) -> Path:
     """Accuracy of every fold, one column per variant, with the mean and its 95% CI."""
-    plt = _plt()
+    plt = plt_module()
     names = list(results["variants"])
     fig, ax = plt.subplots(figsize=(1.6 + 1.7 * len(names), 3.8))
     for i, name in enumerate(names):
@@ -38,7 +38,7 @@ def plot_fold_scores(results: dict, path: Path) -> Path:
 
 def plot_learning_curves(runs: dict[str, list[Path]], names: list[str], path: Path) -> Path:
     """Validation accuracy per epoch, mean over folds, one line per variant."""
-    plt = _plt()
+    plt = plt_module()
     fig, ax = plt.subplots(figsize=(7, 3.8))
     for name in names:
         curves = []
@@ -66,7 +66,7 @@ SIZE_KEY = "split.train_subjects"
 def plot_dataset_size(results: dict, path: Path) -> Path:
     """Test accuracy (mean over folds, 95% CI) against the number of training subjects per
     fold, one line per combination of the grid's other keys."""
-    plt = _plt()
+    plt = plt_module()
     lines: dict[str, list[tuple[int, dict]]] = {}
     for v in results["variants"].values():
         others = ",".join(f"{k.split('.')[-1]}={x}" for k, x in v["settings"].items()

@@ -48,21 +48,23 @@ def canvas(image: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int]]:
 def annotate(image: np.ndarray, predictions: Sequence[Prediction]) -> np.ndarray:
     """A BGR copy of ``image`` (gray or BGR uint8) with each face's box, its label with its
     probability, and a probability bar for every class beside the box (inside the image, on a
-    dark ground, under the label when there is no room beside it)."""
+    dark ground, under the label when there is no room beside it). A tracked face shows its
+    track id and its smoothed label and probabilities."""
     out, scale, (ox, oy) = canvas(image)
     k = (min(image.shape[:2]) * scale / _MIN_SIDE) ** 0.5  # text grows slower than the image
     for pred in predictions:
         x, y, w, h = (round(v * scale) for v in pred.box)
         box = (x + ox, y + oy, w, h)
-        colour = COLOURS.get(pred.label, (160, 160, 160))
+        label, probs = pred.smoothed_label or pred.label, pred.smoothed or pred.probabilities
+        colour = COLOURS.get(label, (160, 160, 160))
         cv2.rectangle(out, box[:2], (box[0] + w, box[1] + h), colour, max(1, round(1.5 * k)))
-        title = f"{pred.label} {pred.probabilities[pred.label]:.0%}"
+        title = ("" if pred.track is None else f"#{pred.track} ") + f"{label} {probs[label]:.0%}"
         size = 0.55 * k
         (tw, th), base = cv2.getTextSize(title, _FONT, size, _thickness(size))
         title_rect, panel = layout(out.shape[:2], box, (tw, th + base), k,
                                    len(pred.probabilities))  # fmt: skip
         _text(out, title, (title_rect[0], title_rect[1] + th), colour, size)
-        _bars(out, pred, panel, k)
+        _bars(out, probs, panel, k)
     return out
 
 
@@ -100,14 +102,14 @@ def _text(img: np.ndarray, text: str, org: tuple[int, int], colour, size: float)
     cv2.putText(img, text, org, _FONT, size, colour, thick, cv2.LINE_AA)
 
 
-def _bars(img: np.ndarray, pred: Prediction, panel: Rect, k: float) -> None:
+def _bars(img: np.ndarray, probabilities: dict[str, float], panel: Rect, k: float) -> None:
     """Class names and probability bars in ``panel``, on a darkened ground."""
     left, top, pw, ph = panel
     ground = img[top : top + ph, left : left + pw]
     ground[:] = (ground * 0.35).astype(np.uint8)
     row, name_w = round(15 * k), round(72 * k)
     bar_w = pw - name_w - 8
-    for i, (name, p) in enumerate(pred.probabilities.items()):
+    for i, (name, p) in enumerate(probabilities.items()):
         ry = top + 2 + i * row
         colour = COLOURS.get(name, (160, 160, 160))
         _text(img, name[:9], (left + 2, ry + row - 3), (240, 240, 240), 0.4 * k)

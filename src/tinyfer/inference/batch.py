@@ -25,7 +25,7 @@ from tinyfer.errors import TinyferError
 from tinyfer.inference.annotate import annotate
 from tinyfer.inference.cluster import connect
 from tinyfer.inference.predict import Prediction, Recognizer
-from tinyfer.inference.track import Follower, TrackOptions, track_options
+from tinyfer.inference.track import Follower, TrackedVideo, TrackOptions, track_options
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ class Summary:
     box_framed: int = 0  # faces cut by their box (no landmarks) for a template-geometry model
     skipped: int = 0  # files in given folders that are neither images nor videos
     failed: list[tuple[str, str]] = field(default_factory=list)  # (input, problem)
-    tracks: dict[str, list[dict]] = field(default_factory=dict)  # video -> its tracks' summaries
+    tracks: dict[str, TrackedVideo] = field(default_factory=dict)  # video -> what tracking found
+    interrupted: str | None = None  # where a run stopped by Ctrl-C stopped
 
     @property
     def processed(self) -> int:
@@ -81,7 +82,7 @@ class Summary:
         """Count ``other``'s inputs in this one too (a Ray worker's; its problems come back
         apart, as each input's)."""
         for f in fields(self):
-            if f.name not in ("failed", "tracks"):  # the counts; problems come per input
+            if f.name not in ("failed", "tracks", "interrupted"):  # the counts
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
         self.tracks.update(other.tracks)
 
@@ -344,12 +345,15 @@ def run_predictions(
     max_frames: int | None = None,
     track: TrackOptions | bool = True,
     on_problem: Callable[[str, str], None] = lambda source, problem: None,
+    on_record: Callable[[Record], None] = lambda record: None,
     ray: RayOptions | None = None,
 ) -> Summary:
     """Predict every input (and the camera, if given), writing records to ``stream`` in
-    ``fmt`` as they come; ``on_problem(input, message)`` hears of each bad input. In videos
-    and from the camera, faces are tracked (``track``: :class:`TrackOptions`, or False) and
-    the summary holds each video's tracks.
+    ``fmt`` as they come; ``on_problem(input, message)`` hears of each bad input and
+    ``on_record`` sees each record once written. In videos and from the camera, faces are
+    tracked (``track``: :class:`TrackOptions`, or False) and the summary holds each video's
+    tracks. Interrupted (Ctrl-C), the output written so far is closed validly and the
+    summary says where it stopped.
 
     Here, inputs are taken in their order. With ``ray``, they are shared among Ray workers
     (one recognizer each, made like ``recognizer``) and each input's records are written when
@@ -370,20 +374,32 @@ def run_predictions(
     options = track_options(track)
     jobs = [_Job(s, annotator.path_for(s) if annotator else None, every, max_frames, options)
             for s in sources]  # fmt: skip
+    last: list[Record] = []
+
+    def emit(record: Record) -> None:
+        writer.write(record)
+        last[:] = [record]
+        on_record(record)
+
     try:
         if ray is None:
-            done = ((job, _process(recognizer, job, writer.write, summary)) for job in jobs)
+            done = ((job, _process(recognizer, job, emit, summary)) for job in jobs)
         else:
-            done = _on_ray(ray, jobs, writer.write, summary)
+            done = _on_ray(ray, jobs, emit, summary)
         for job, problem in done:
             if problem is not None:
                 summary.failed.append((job.name, problem))
                 on_problem(job.name, problem)
     except KeyboardInterrupt:  # the way to stop a camera; what was written stays valid
-        pass
+        summary.interrupted = _where(last[0]) if last else "before the first record"
     finally:
         writer.close()
     return summary
+
+
+def _where(record: Record) -> str:
+    name = printable_name(record.file, one_line=True)
+    return f"after {name}" + (f", frame {record.frame}" if record.frame is not None else "")
 
 
 @dataclass(frozen=True)
@@ -462,7 +478,7 @@ def _run_video(recognizer: Recognizer, job: _Job, emit, summary: Summary) -> Non
         if sink:
             sink.close()
         if follower is not None and follower.frames:  # an interrupted video's tracks too
-            summary.tracks[job.name] = follower.summary()
+            summary.tracks[job.name] = follower.result()
 
 
 def _clock(job: _Job, frame: Frame, first: bool) -> float:

@@ -22,7 +22,7 @@ from tinyfer.core.model_files import DEFAULT_MODEL
 from tinyfer.core.priors import PriorSpec, effective_prior, prior_shift, shift_probabilities
 from tinyfer.errors import TinyferError
 from tinyfer.inference.classifier import load_classifier
-from tinyfer.inference.track import Follower, TrackOptions, track_options
+from tinyfer.inference.track import Follower, TrackedVideo, TrackOptions, track_options
 
 #: Haar on photos: a larger smallest face and a coarser pyramid than for preparing datasets
 #: (the MUG frame in 6.4 ms instead of 41, every face still found; benchmarks/README.md).
@@ -93,6 +93,52 @@ class Found:
     gray: np.ndarray
     faces: list[Face]
     whole: bool = False
+
+
+class VideoPredictions:
+    """A video's :class:`FramePrediction` s, made as they are iterated (once); after that,
+    :attr:`tracks` holds what tracking found. :meth:`to_dataframe` takes them all as a
+    pandas DataFrame."""
+
+    def __init__(self, rec: Recognizer, source, every: int, track: TrackOptions | None):
+        self.rec, self.source, self.every, self.track = rec, source, every, track
+        self.tracks: TrackedVideo | None = None
+
+    def __iter__(self) -> Iterator[FramePrediction]:
+        follower = Follower(self.rec, self.track) if self.track else None
+        try:
+            for frame in iter_frames(self.source, every=self.every):
+                image, time = frame.image, frame.time
+                faces = follower.step(image, time) if follower else self.rec.predict(image)
+                yield FramePrediction(frame.index, frame.time, tuple(faces))
+        finally:
+            if follower is not None:
+                self.tracks = follower.result()
+
+    def to_dataframe(self):
+        """One row per face per frame: frame, time, face, track, x, y, w, h, score, label,
+        a ``p_`` column per label and, when smoothing, ``smoothed_label`` and ``s_`` columns
+        (a frame without faces gives no row). Needs pandas (not a dependency of tinyfer)."""
+        try:
+            import pandas as pd
+        except ModuleNotFoundError:
+            raise TinyferError("to_dataframe needs pandas: pip install pandas") from None
+        labels = self.rec.labels
+        rows = []
+        for frame in self:
+            for i, f in enumerate(frame.faces):
+                row = {"frame": frame.index, "time": frame.time, "face": i, "track": f.track,
+                       **dict(zip("xywh", f.box)), "score": f.score, "label": f.label,
+                       **{f"p_{n}": f.probabilities[n] for n in labels}}  # fmt: skip
+                if f.smoothed is not None:
+                    row["smoothed_label"] = f.smoothed_label
+                    row |= {f"s_{n}": f.smoothed[n] for n in labels}
+                rows.append(row)
+        columns = ["frame", "time", "face", "track", "x", "y", "w", "h", "score", "label",
+                   *(f"p_{n}" for n in labels)]  # fmt: skip
+        if rows and "smoothed_label" in rows[0]:
+            columns += ["smoothed_label", *(f"s_{n}" for n in labels)]
+        return pd.DataFrame(rows, columns=columns)
 
 
 def _as_uint8_faces(crops: np.ndarray) -> np.ndarray:
@@ -216,16 +262,12 @@ class Recognizer:
 
     def predict_video(
         self, source: str | Path | int, *, every: int = 1, track: TrackOptions | bool = True
-    ) -> Iterator[FramePrediction]:
-        """Stream the faces of every ``every``-th frame of a video file or camera index; frames
-        are read one at a time, so memory stays flat. ``track``: faces followed across frames
-        (ids, smoothing, detection every N frames: :class:`TrackOptions`), or False."""
-        options = track_options(track)
-        follower = Follower(self, options) if options else None
-        for frame in iter_frames(source, every=every):
-            image, time = frame.image, frame.time
-            faces = follower.step(image, time) if follower else self.predict(image)
-            yield FramePrediction(frame.index, frame.time, tuple(faces))
+    ) -> VideoPredictions:
+        """The faces of every ``every``-th frame of a video file or camera index, frame by
+        frame as it is iterated (frames are read one at a time, so memory stays flat).
+        ``track``: faces followed across frames (ids, smoothing, detection every N frames:
+        :class:`TrackOptions`), or False."""
+        return VideoPredictions(self, source, every, track_options(track))
 
     def crop(self, gray: np.ndarray, face: Face, *, whole: bool = False) -> np.ndarray:
         """The crop the model sees of ``face`` in ``gray``, cut as its training faces were;

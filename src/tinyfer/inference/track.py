@@ -266,6 +266,30 @@ def valence(probabilities: dict[str, float]) -> float:
     return probabilities.get(VALENCE_POSITIVE, 0.0) - negative
 
 
+@dataclass
+class TrackedVideo:
+    """What tracking found in one video: each track's summary (:meth:`TrackSummary.to_dict`,
+    in the order the tracks appeared) and a small BGR picture of its surest face."""
+
+    tracks: list[dict]
+    thumbnails: dict[int, np.ndarray]
+
+
+#: A track's thumbnail: its face with a margin, this many pixels high.
+THUMBNAIL = 96
+
+
+def _thumbnail(image: np.ndarray, box: Sequence[int]) -> np.ndarray:
+    x, y, w, h = box
+    m = round(0.15 * max(w, h))
+    crop = image[max(y - m, 0) : y + h + m, max(x - m, 0) : x + w + m]
+    if crop.ndim == 2:
+        crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    scale = THUMBNAIL / max(crop.shape[0], 1)
+    size = (max(round(crop.shape[1] * scale), 1), THUMBNAIL)
+    return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+
+
 class Follower:
     """One video's faces, frame by frame (:meth:`step`): each with its track id and, when
     smoothing, its track's smoothed probabilities; :meth:`summary`, per track, at the end."""
@@ -274,6 +298,7 @@ class Follower:
         self.rec, self.options = recognizer, options
         self.tracker = FaceTracker(self.options.keep)
         self.tracks: dict[int, TrackSummary] = {}
+        self.best: dict[int, tuple[float, np.ndarray]] = {}  # track -> (score, thumbnail)
         self.frames = 0
         self.first = self.last = 0.0
 
@@ -303,10 +328,13 @@ class Follower:
             pred = replace(pred, track=track)
             summary = self.tracks.setdefault(track, TrackSummary(track, time, time))
             summary.add(time, pred.smoothed_label or pred.label, probs)
+            if pred.score > self.best.get(track, (-math.inf,))[0]:
+                self.best[track] = (pred.score, _thumbnail(image, pred.box))
             out.append(pred)
         return out
 
-    def summary(self) -> list[dict]:
-        """Each track's summary, in the order the tracks appeared."""
+    def result(self) -> TrackedVideo:
+        """Each track's summary and thumbnail so far."""
         interval = (self.last - self.first) / (self.frames - 1) if self.frames > 1 else 0.0
-        return [s.to_dict(self.rec.labels, interval) for _, s in sorted(self.tracks.items())]
+        tracks = [s.to_dict(self.rec.labels, interval) for _, s in sorted(self.tracks.items())]
+        return TrackedVideo(tracks, {track: thumb for track, (_, thumb) in self.best.items()})
