@@ -275,6 +275,9 @@ def test_the_page_in_a_real_browser(live_server, mug_frame, tmp_path):
         )
         status = browser.find_element(By.ID, "status").text
         assert "1 face(s)" in status and "frames/s" in status, status
+        # one face on camera: one track, kept over the frames, on the live timeline
+        timeline = browser.find_element(By.ID, "timeline")
+        assert timeline.get_attribute("data-tracks") == "1"
         browser.save_screenshot(str(artifacts / "page_webcam.png"))
     finally:
         browser.quit()
