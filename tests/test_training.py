@@ -1,6 +1,7 @@
 """The two phases on the small synthetic set: a few epochs each, seconds per test."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -253,6 +254,19 @@ def test_resume_with_another_model_is_refused(synth_prepared, tmp_path):
         train(other, tmp_path / "run", resume=True)
     with pytest.raises(TinyferError, match="already holds a run"):
         train(other, tmp_path / "run")
+
+
+def test_resume_ignores_the_experiment_section_a_training_does_not_read(tmp_path):
+    from tinyfer.training.run import check_run_dir, write_config
+
+    cfg = TrainConfig()
+    write_config(cfg, tmp_path)
+    later = dataclasses.replace(
+        cfg, experiment=dataclasses.replace(cfg.experiment, folds=5, jobs=2)
+    )
+    check_run_dir(later, tmp_path, resume=True)  # an experiment default changed since: fine
+    with pytest.raises(ConfigError, match="seed: 0 -> 1"):
+        check_run_dir(dataclasses.replace(later, seed=1), tmp_path, resume=True)
 
 
 def test_single_class_data_is_refused(synth_prepared, tmp_path):

@@ -42,7 +42,10 @@ def check_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
         raise TinyferError(
             f"{run_dir} already holds a run; pass --resume to continue it, or another --out"
         )
-    detail = config_changes(yaml.safe_load(saved.read_text()), cfg)
+    # The experiment section is not read by a training (the experiment checks its own
+    # folder), so a default changed there since the run started does not stop its resume.
+    detail = config_changes(yaml.safe_load(saved.read_text()), cfg,
+                            allowed=(*RESUMABLE_KEYS, "experiment."))  # fmt: skip
     if detail:
         raise ConfigError(
             f"cannot resume {run_dir} with a different config ({detail}). Only epochs, "
