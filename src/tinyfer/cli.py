@@ -589,12 +589,11 @@ def predict_cmd(
 
     if not inputs and not webcam:
         raise typer.BadParameter("give at least one input, or --webcam")
-    outputs = {"--summary": summary, "--timeline": timeline, "--report": report}
-    for option, path in outputs.items():
+    for option, path in {"--summary": summary, "--timeline": timeline, "--report": report}.items():
         if path is not None and not track:
             raise typer.BadParameter(f"{option} is made of tracks: not with --no-track")
-        if path is not None:
-            _run(lambda: check_writable(path, option))  # noqa: B023  (called at once; before decoding)
+        if path is not None:  # before any decoding
+            _run(functools.partial(check_writable, path, option))
     drawn = timeline is not None or report is not None
     if drawn:
         from tinyfer.evaluation.timeline import Timeline  # the eval extra, said before work
@@ -617,6 +616,14 @@ def predict_cmd(
         camera=camera if webcam else None, max_frames=max_frames, track=tracking,
         on_problem=problem, on_record=shown.add if shown else lambda record: None, ray=ray,
     ))  # fmt: skip
+    _tell(s, rec, annotate, err)
+    _write_track_outputs(s.tracks, shown, summary, timeline, report, err)
+    if not s.processed:
+        raise typer.Exit(1)
+
+
+def _tell(s, rec, annotate: Path | None, err) -> None:
+    """``predict``'s summary on stderr: what was processed, skipped, not found, cut how."""
     if s.interrupted:
         err.print(f"interrupted: stopped {s.interrupted}; the records before it are written",
                   highlight=False, soft_wrap=True)  # fmt: skip
@@ -646,9 +653,6 @@ def predict_cmd(
         )
     if annotate is not None and s.processed:
         err.print(f"annotated copies: {annotate}", highlight=False)
-    _write_track_outputs(s.tracks, shown, summary, timeline, report, err)
-    if not s.processed:
-        raise typer.Exit(1)
 
 
 def _write_track_outputs(videos, shown, summary, timeline, report, err) -> None:
