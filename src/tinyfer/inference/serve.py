@@ -193,7 +193,6 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     # capped at max_bytes, so it may stay in memory whole.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, cfg.max_bytes + 1)
     pool = Pool(cfg)
-    model_file = resolve_model_file(cfg.model)
     app = FastAPI(title="tinyfer", version="1", description="Faces found, expressions named.")
     app.state.pool = pool
     app.add_middleware(SizeLimit, max_bytes=cfg.max_bytes)
@@ -201,21 +200,33 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=cfg.cors, allow_methods=["*"],
                            allow_headers=["*"])  # fmt: skip
 
-    def key_ok(headers, query) -> bool:
-        if cfg.api_key is None:
-            return True
-        given = headers.get("x-api-key", "")
-        bearer = headers.get("authorization", "")
-        if bearer.lower().startswith("bearer "):
-            given = given or bearer[7:]
-        given = given or query.get("api_key", "")  # a browser's WebSocket cannot set headers
-        return hmac.compare_digest(given.encode(), cfg.api_key.encode())
-
     def check_key(request: Request) -> None:
-        if not key_ok(request.headers, {}):
+        if not key_ok(cfg, request.headers, {}):
             raise HTTPException(
                 401, "missing or wrong API key (X-API-Key or Authorization: Bearer)"
             )
+
+    _add_error_answers(app, cfg)
+    _add_status_routes(app, pool, resolve_model_file(cfg.model), Depends(check_key))
+    _add_predict_routes(app, pool, cfg, Depends(check_key))
+    _add_stream(app, pool, cfg)
+    return app
+
+
+def key_ok(cfg: ServeConfig, headers, query) -> bool:
+    """Whether a request carries the API key (always, when the service has none)."""
+    if cfg.api_key is None:
+        return True
+    given = headers.get("x-api-key", "")
+    bearer = headers.get("authorization", "")
+    if bearer.lower().startswith("bearer "):
+        given = given or bearer[7:]
+    given = given or query.get("api_key", "")  # a browser's WebSocket cannot set headers
+    return hmac.compare_digest(given.encode(), cfg.api_key.encode())
+
+
+def _add_error_answers(app: FastAPI, cfg: ServeConfig) -> None:
+    """Every failure answered as ``{"error": ...}`` with its status."""
 
     @app.exception_handler(TinyferError)
     async def _bad_input(request, exc: TinyferError):
@@ -246,6 +257,10 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     async def _unexpected(request, exc):
         return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
 
+
+def _add_status_routes(app: FastAPI, pool: Pool, model_file, check_key) -> None:
+    """The page, the probes and the model's description."""
+    cfg = pool.cfg
     page = (ASSETS / "web" / "index.html").read_text()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -262,7 +277,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         """The model is loaded and workers are up."""
         return {"ready": True, "model": model_file.name, "workers": cfg.workers}
 
-    @app.get("/v1/models", dependencies=[Depends(check_key)])
+    @app.get("/v1/models", dependencies=[check_key])
     async def models() -> dict:
         """The served model: labels, input size, how faces are cut, what its file records."""
         rec = pool.default
@@ -271,24 +286,30 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
                 "geometry": rec.cut.geometry, "tta": getattr(clf, "tta", "none"),
                 "metrics": getattr(clf, "metrics", {})}  # fmt: skip
 
-    async def _uploads(request: Request) -> list[tuple[str, bytes]]:
-        kind = request.headers.get("content-type", "")
-        if kind.startswith("multipart/form-data"):
-            form = await request.form()
-            files = [(v.filename or k, await v.read()) for k, v in form.multi_items()
-                     if hasattr(v, "read")]  # fmt: skip
-        else:
-            files = [("upload", await request.body())]
-        files = [(name, data) for name, data in files if data]
-        if not files:
-            raise HTTPException(
-                400, "no image in the request (send multipart files or a raw image body)"
-            )
-        if len(files) > cfg.max_files:
-            raise HTTPException(413, f"{len(files)} images in one request; at most {cfg.max_files}")
-        return files
 
-    @app.post("/v1/predict", dependencies=[Depends(check_key)])
+async def _uploads(request: Request, cfg: ServeConfig) -> list[tuple[str, bytes]]:
+    """The images of a request: multipart files, or the whole body as one."""
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        form = await request.form()
+        files = [(v.filename or k, await v.read()) for k, v in form.multi_items()
+                 if hasattr(v, "read")]  # fmt: skip
+    else:
+        files = [("upload", await request.body())]
+    files = [(name, data) for name, data in files if data]
+    if not files:
+        raise HTTPException(
+            400, "no image in the request (send multipart files or a raw image body)"
+        )
+    if len(files) > cfg.max_files:
+        raise HTTPException(413, f"{len(files)} images in one request; at most {cfg.max_files}")
+    return files
+
+
+def _add_predict_routes(app: FastAPI, pool: Pool, cfg: ServeConfig, check_key) -> None:
+    """Images and uploaded clips."""
+
+    @app.post("/v1/predict", dependencies=[check_key])
     async def predict(
         request: Request,
         detector: Detector = "mtcnn",
@@ -296,14 +317,14 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         top_k: int = Query(0, ge=0, le=10),
     ) -> dict:
         """Faces and expressions of one or more images (multipart ``files``, or the body)."""
-        files = await _uploads(request)
+        files = await _uploads(request, cfg)
 
         def work():
             return _records(pool.recognizer(detector, min_face), files, cfg.max_pixels, top_k)
 
         return {"results": await pool.run(work)}
 
-    @app.post("/v1/predict/video", dependencies=[Depends(check_key)])
+    @app.post("/v1/predict/video", dependencies=[check_key])
     async def predict_video(
         request: Request,
         every: int = Query(1, ge=1),
@@ -312,7 +333,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         min_face: float | None = Query(None, gt=0, lt=1),
     ):
         """An uploaded clip, streamed back as NDJSON: one line per analysed frame."""
-        (_, data), *_ = await _uploads(request)
+        (_, data), *_ = await _uploads(request, cfg)
         lines = _video_lines(pool, detector, min_face, data, every,
                              min(max_frames, cfg.max_video_frames))  # fmt: skip
         try:  # the first frame now, so that an unreadable video is a 422, not a broken stream
@@ -331,13 +352,17 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
+
+def _add_stream(app: FastAPI, pool: Pool, cfg: ServeConfig) -> None:
+    """The live stream of the page's webcam mode."""
+
     @app.websocket("/v1/stream")
     async def stream(socket: WebSocket, detector: Detector = "mtcnn"):
         """Live frames: each binary message an encoded image, each answer its faces as JSON
         (``{"faces": [...]}`` or ``{"error": ...}``), one at a time. Faces are tracked over
         the connection's frames (a ``track`` id each, probabilities smoothed over the last
         quarter second of arrival time)."""
-        if not key_ok(socket.headers, socket.query_params):
+        if not key_ok(cfg, socket.headers, socket.query_params):
             await socket.close(code=1008, reason="missing or wrong API key")
             return
         await socket.accept()
@@ -370,8 +395,6 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
                 await socket.send_json(answer)
         except WebSocketDisconnect:
             return
-
-    return app
 
 
 def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
