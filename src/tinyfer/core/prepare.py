@@ -214,33 +214,9 @@ def prepare(
                 for c in cfg.sources()
             ]
         )
-    if cfg.path is None:
-        raise DatasetError(
-            "no dataset path given (data.path); use `tinyfer data synth` for demo data"
-        )
-    scan = read_dataset(
-        cfg.path,
-        cfg.format,
-        frames=cfg.frames,
-        n_frames=cfg.n_frames,
-        subject_regex=cfg.subject_regex,
-        skip_unknown=cfg.skip_unknown,
-    )
-    problems = list(scan.problems)
-    samples = scan.samples
-    if cfg.labels:
-        keep = {canonical_label(name) for name in cfg.labels}
-        dropped = [s for s in samples if s.label not in keep]
-        samples = [s for s in samples if s.label in keep]
-        if dropped:
-            by_label = Counter(s.label for s in dropped)
-            problems.append(
-                Problem(
-                    scan.root, "label_not_selected", f"left out by data.labels: {dict(by_label)}"
-                )
-            )
+    scan, problems = _selected(cfg)
     detector = resolve_detector(cfg, scan.format)
-    key = cache_key(dataclasses.replace(scan, samples=samples), cfg, detector)
+    key = cache_key(scan, cfg, detector)
     out_dir = Path(out_dir)
     stem = f"{Path(scan.root).stem or 'data'}-{scan.format}-{key[:12]}"
     npz_file = out_dir / f"{stem}.npz"
@@ -251,7 +227,7 @@ def prepare(
     start = time.perf_counter()
     results = parallel_map(
         _face_of,
-        samples,
+        scan.samples,
         workers=workers,
         initializer=_init_worker,
         initargs=(detector, cfg, scan.format in CROPPED_FORMATS),
@@ -259,32 +235,76 @@ def prepare(
         progress=progress,
     )
     kept, cuts = [], []
-    multi = 0
-    cut_by: Counter[str] = Counter()
-    for sample, cut in zip(samples, results):
+    for sample, cut in zip(scan.samples, results):
         if cut.problem is not None:
             problems.append(cut.problem)
-            continue
-        multi += cut.faces > 1
-        cut_by[cut.how] += 1
-        kept.append(sample)
-        cuts.append(cut)
+        else:
+            kept.append(sample)
+            cuts.append(cut)
+    cut_by = Counter(c.how for c in cuts)
     if cfg.geometry == "template" and cut_by["landmarks"] < len(kept):
-        log.info(
-            "faces cut by landmarks: %d of %d (box framing: %d, whole crop: %d)",
-            cut_by["landmarks"],
-            len(kept),
-            cut_by["box"],
-            cut_by["whole"],
-        )
+        log.info("faces cut by landmarks: %d of %d (box framing: %d, whole crop: %d)",
+                 cut_by["landmarks"], len(kept), cut_by["box"], cut_by["whole"])  # fmt: skip
     if not kept:
         raise DatasetError(
-            f"{cfg.path}: no usable face in {len(samples)} samples; "
+            f"{cfg.path}: no usable face in {len(scan.samples)} samples; "
             f"problems: {dict(Counter(p.kind for p in problems))}"
         )
+    prepared = _arrays(kept, cuts, scan)
+    manifest = {
+        "tinyfer_version": __version__,
+        "prepare_version": PREPARE_VERSION,
+        "key": key,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "root": scan.root,
+        "format": scan.format,
+        "detector": detector,
+        "config": to_dict(cfg),
+        "samples_read": len(scan.samples),
+        "samples_kept": len(kept),
+        "labels": list(prepared.labels),
+        "counts": {name: int((prepared.y == i).sum()) for i, name in enumerate(prepared.labels)},
+        "splits": dict(Counter(s.split or "" for s in kept)),
+        "subjects": len({s.subject for s in kept if s.subject}),
+        "multiple_faces": sum(c.faces > 1 for c in cuts),
+        "geometry": cfg.geometry,
+        "cut_by": dict(cut_by),
+        "reader_notes": scan.notes,
+        "problem_counts": dict(Counter(p.kind for p in problems)),
+        "problems": [dataclasses.asdict(p) for p in problems],
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    prepared = dataclasses.replace(prepared, manifest=manifest, file=str(npz_file))
+    _write(prepared, npz_file)
+    return prepared
+
+
+def _selected(cfg: DataConfig) -> tuple[Scan, list[Problem]]:
+    """The dataset's scan, with only the samples of ``data.labels`` (when given), and its
+    problems (those left out by the selection among them)."""
+    if cfg.path is None:
+        raise DatasetError(
+            "no dataset path given (data.path); use `tinyfer data synth` for demo data"
+        )
+    scan = read_dataset(cfg.path, cfg.format, frames=cfg.frames, n_frames=cfg.n_frames,
+                        subject_regex=cfg.subject_regex, skip_unknown=cfg.skip_unknown)  # fmt: skip
+    problems = list(scan.problems)
+    if not cfg.labels:
+        return scan, problems
+    keep = {canonical_label(name) for name in cfg.labels}
+    dropped = Counter(s.label for s in scan.samples if s.label not in keep)
+    if dropped:
+        problems.append(
+            Problem(scan.root, "label_not_selected", f"left out by data.labels: {dict(dropped)}")
+        )
+    return dataclasses.replace(scan, samples=[s for s in scan.samples if s.label in keep]), problems
+
+
+def _arrays(kept: list[Sample], cuts: list[_Cut], scan: Scan) -> Prepared:
+    """The kept samples and their faces as the arrays of a :class:`Prepared`."""
     labels = ordered_labels(s.label for s in kept)
     index = {name: i for i, name in enumerate(labels)}
-    prepared = Prepared(
+    return Prepared(
         X=np.stack([c.crop for c in cuts]),
         y=np.array([index[s.label] for s in kept], dtype=np.int64),
         labels=labels,
@@ -297,32 +317,6 @@ def prepare(
         valid=np.stack([c.valid for c in cuts]),
         sources=np.full(len(kept), Path(scan.root).name),
     )
-    manifest = {
-        "tinyfer_version": __version__,
-        "prepare_version": PREPARE_VERSION,
-        "key": key,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "root": scan.root,
-        "format": scan.format,
-        "detector": detector,
-        "config": to_dict(cfg),
-        "samples_read": len(samples),
-        "samples_kept": len(kept),
-        "labels": list(labels),
-        "counts": {name: int((prepared.y == i).sum()) for i, name in enumerate(labels)},
-        "splits": dict(Counter(s.split or "" for s in kept)),
-        "subjects": len({s.subject for s in kept if s.subject}),
-        "multiple_faces": multi,
-        "geometry": cfg.geometry,
-        "cut_by": dict(cut_by),
-        "reader_notes": scan.notes,
-        "problem_counts": dict(Counter(p.kind for p in problems)),
-        "problems": [dataclasses.asdict(p) for p in problems],
-        "seconds": round(time.perf_counter() - start, 2),
-    }
-    prepared = dataclasses.replace(prepared, manifest=manifest, file=str(npz_file))
-    _write(prepared, npz_file)
-    return prepared
 
 
 def combine(parts: list[Prepared]) -> Prepared:
