@@ -18,7 +18,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from tinyfer.core.config import TrainConfig, command_line, from_dict, to_dict
+from tinyfer.core.config import ClassifyConfig, TrainConfig, command_line, from_dict, to_dict
 from tinyfer.core.faces.cut import FaceCut
 from tinyfer.core.inputs import model_input
 from tinyfer.core.model_files import ModelMeta
@@ -332,12 +332,7 @@ def train(
     )
 
     if cfg.classify.init == "pretrained":
-        new = load_pretrained(model, data.labels, cfg.classify.pretrained,
-                              head=cfg.classify.pretrained_head)  # fmt: skip
-        log.info("initialised from %s: the encoder%s", cfg.classify.pretrained,
-                 f"; a new head row for {', '.join(new)} (a class it does not know)"
-                 if cfg.classify.pretrained_head and new else
-                 "" if cfg.classify.pretrained_head else ", with a new head")  # fmt: skip
+        _initialise(cfg.classify, model, data.labels)
     pre = None
     if cfg.classify.init == "autoencoder" or cfg.pretrain.adapt:
         # Phase 1 trains model.encoder itself (from random or pretrained weights) and leaves
@@ -345,12 +340,7 @@ def train(
         pre = _run_pretrain(cfg, setup, resume)
 
     c = cfg.classify
-    weights = None
-    if c.class_balance == "weights":
-        counts = dm.class_counts(len(data.labels)).astype(np.float64)
-        weights = torch.tensor(
-            counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32
-        )
+    weights = _class_weights(dm, len(data.labels)) if c.class_balance == "weights" else None
     module = ClassifierModule(model, c, cfg.augment, weights, cfg.trainer.channels_last)
     trainer, best, epochs, seconds = _fit_phase(
         cfg, run_dir, "classify", "2 (classify)", module, dm, c, "val_acc", "max", resume
@@ -384,23 +374,44 @@ def train(
     metrics.update(_split_metrics(model, data, parts, prior))
     checkpoint = run_dir / "model.pt"
     if trainer.is_global_zero:
-        meta = ModelMeta(
-            name=cfg.model.name,
-            labels=data.labels,
-            img_size=data.img_size,
-            in_chans=1,
-            preprocessing=FaceCut.of(cfg.data, data.manifest.get("detector")).to_meta(),
-            config=to_dict(cfg),
-            metrics={k: metrics.get(k) for k in ("val", "test")},
-            class_prior=prior,
-        )
-        save_model(checkpoint, model, meta)
-        _write_history(history, run_dir / "history.csv")
-        plot_history(history, run_dir / "curves.png", title=f"{cfg.model.name}: phase 2")
-        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        if onnx:
-            _export(model, meta, checkpoint, data, parts)
+        _save_run(cfg, run_dir, model, data, parts, metrics, history, prior, onnx)
     return RunResult(run_dir, checkpoint, model, history, metrics)
+
+
+def _initialise(c: ClassifyConfig, model: FerNet, labels) -> None:
+    """``classify.pretrained``'s encoder (and its head's rows, with ``pretrained_head``)."""
+    new = load_pretrained(model, labels, c.pretrained, head=c.pretrained_head)
+    log.info("initialised from %s: the encoder%s", c.pretrained,
+             f"; a new head row for {', '.join(new)} (a class it does not know)"
+             if c.pretrained_head and new else
+             "" if c.pretrained_head else ", with a new head")  # fmt: skip
+
+
+def _class_weights(dm: FaceDataModule, classes: int) -> torch.Tensor:
+    """Loss weights inverse to the training faces' class frequencies (mean 1)."""
+    counts = dm.class_counts(classes).astype(np.float64)
+    return torch.tensor(counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32)
+
+
+def _save_run(cfg: TrainConfig, run_dir: Path, model: FerNet, data: Prepared, parts,
+              metrics: dict, history: list, prior, onnx: bool) -> None:  # fmt: skip
+    """What a run leaves: model.pt (and model.onnx), history.csv, curves.png, metrics.json."""
+    meta = ModelMeta(
+        name=cfg.model.name,
+        labels=data.labels,
+        img_size=data.img_size,
+        in_chans=1,
+        preprocessing=FaceCut.of(cfg.data, data.manifest.get("detector")).to_meta(),
+        config=to_dict(cfg),
+        metrics={k: metrics.get(k) for k in ("val", "test")},
+        class_prior=prior,
+    )
+    checkpoint = save_model(run_dir / "model.pt", model, meta)
+    _write_history(history, run_dir / "history.csv")
+    plot_history(history, run_dir / "curves.png", title=f"{cfg.model.name}: phase 2")
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if onnx:
+        _export(model, meta, checkpoint, data, parts)
 
 
 def _export(model: FerNet, meta: ModelMeta, checkpoint: Path, data: Prepared, parts) -> None:
