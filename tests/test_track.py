@@ -255,3 +255,16 @@ def test_predict_video_converts_to_a_dataframe(onnx_model, scene):
     assert set(table.track) == {t["track"] for t in frames.tracks.tracks}
     raw = rec.predict_video(video, track=TrackOptions(smooth=0)).to_dataframe()
     assert "smoothed_label" not in raw.columns and raw.track.notna().all()
+
+
+def test_a_video_without_a_sane_frame_rate_is_tracked_by_frame_count(
+    onnx_model, caplog, tmp_path, write_video
+):
+    frames = [frame for frame, _ in tracking_scene(drawn_faces(1, seed=0), frames=6, hide=None)]
+    absurd = write_video(tmp_path / "absurd.avi", frames, fps=0.1)  # under 1 frame a second
+    rec = Recognizer(onnx_model, threads=1)
+    with caplog.at_level("WARNING"):
+        summary = run_predictions(rec, [str(absurd)], io.StringIO(), fmt="json")
+    assert "frame rate missing or absurd" in caplog.text and "25 per second" in caplog.text
+    (first, *_) = summary.tracks[str(absurd)].tracks
+    assert first["seconds_on_screen"] == pytest.approx(first["frames"] / 25)
