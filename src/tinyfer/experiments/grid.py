@@ -35,7 +35,7 @@ from tinyfer.core.splits import (
     validation_split,
 )
 from tinyfer.errors import ConfigError, TinyferError
-from tinyfer.evaluation.metrics import compute_metrics
+from tinyfer.evaluation.metrics import score_probabilities
 from tinyfer.experiments.executors import run_here, run_processes, run_ray
 from tinyfer.experiments.report import write_report
 from tinyfer.experiments.stats import judge, mcnemar, paired_test, summary
@@ -311,17 +311,17 @@ def aggregate(
     per_variant: dict[str, Any] = {}
     correct: dict[str, np.ndarray] = {}
     for v in variants:
-        accs, f1s, pooled_true, pooled_pred = [], [], [], []
+        accs, f1s, pooled_true, pooled_probs = [], [], [], []
         hits = np.zeros((exp.repeats, len(data)), dtype=bool)
         for r in range(exp.repeats):
             seen = np.zeros(len(data), dtype=int)
             for f in range(n_folds[r]):
                 p = load_predictions(exp_dir, v.name, r, f)
-                m = compute_metrics(p["y_true"], p["y_pred"], data.labels)
+                m = score_probabilities(p["y_true"], p["probabilities"], data.labels)
                 accs.append(m["accuracy"])
                 f1s.append(m["macro_f1"])
                 pooled_true.append(p["y_true"])
-                pooled_pred.append(p["y_pred"])
+                pooled_probs.append(p["probabilities"])
                 seen[p["test_idx"]] += 1
                 hits[r, p["test_idx"]] = p["y_true"] == p["y_pred"]
             if not (seen == 1).all():
@@ -329,8 +329,8 @@ def aggregate(
                     f"{v.name}, repeat {r}: a sample was tested "
                     f"{int(seen.max())} times or never; the folds are broken"
                 )
-        pooled = compute_metrics(
-            np.concatenate(pooled_true), np.concatenate(pooled_pred), data.labels
+        pooled = score_probabilities(
+            np.concatenate(pooled_true), np.concatenate(pooled_probs), data.labels
         )
         correct[v.name] = hits.ravel()
         per_variant[v.name] = {
