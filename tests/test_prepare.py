@@ -38,6 +38,9 @@ def test_cache_is_reused_and_rebuilt_on_change(tmp_path, ckplus_dir):
     again = prepare(cfg, out, progress=False)
     assert again.file == first.file and os.stat(again.file).st_mtime_ns == mtime
     np.testing.assert_array_equal(again.X, first.X)
+    for f in (src / "anger").iterdir():  # copied again: new times, the same bytes
+        os.utime(f, ns=(os.stat(f).st_atime_ns, os.stat(f).st_mtime_ns + 10**9))
+    assert prepare(cfg, out, progress=False).file == first.file
     # Changing the config or any input makes a new cache.
     bigger = prepare(DataConfig(path=str(src), img_size=64), out, progress=False)
     assert bigger.file != first.file and bigger.X.shape[1:] == (64, 64)

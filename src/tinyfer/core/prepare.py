@@ -106,8 +106,11 @@ def resolve_detector(cfg: DataConfig, format: str) -> str:
     return "none" if format in CROPPED_FORMATS else "haar"
 
 
-def cache_key(scan: Scan, cfg: DataConfig, detector: str) -> str:
-    """Hash of the config, the layout and every input file's path, size and mtime."""
+def cache_key(scan: Scan, cfg: DataConfig, detector: str, digests: _Digests | None = None) -> str:
+    """Hash of the config, the layout and every input file's path, size and content (its
+    digest, remembered in ``digests`` by size and mtime: a dataset copied again to the same
+    place, whose times are new, is hashed again, not prepared again)."""
+    digests = digests or _Digests(None)
     h = hashlib.sha256()
     settings = {
         **to_dict(cfg),
@@ -124,8 +127,43 @@ def cache_key(scan: Scan, cfg: DataConfig, detector: str) -> str:
             continue
         seen.add(file)
         st = os.stat(file)
-        h.update(f"{file}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        h.update(f"{file}\0{st.st_size}\0{digests.of(file, st)}\n".encode())
+    digests.save()
     return h.hexdigest()
+
+
+class _Digests:
+    """Content digests of input files, remembered in ``folder/digests.json`` by path, size
+    and mtime, so that an unchanged file is read once (None: remembered nowhere)."""
+
+    def __init__(self, folder: Path | None):
+        self.file = None if folder is None else Path(folder) / "digests.json"
+        self.known: dict[str, list] = {}
+        self.changed = False
+        if self.file is not None and self.file.is_file():
+            try:
+                self.known = json.loads(self.file.read_text())
+            except (OSError, ValueError):
+                self.known = {}  # a damaged memo only costs hashing again
+
+    def of(self, file: str, st: os.stat_result) -> str:
+        size, mtime, digest = self.known.get(file, (None, None, None))
+        if (size, mtime) != (st.st_size, st.st_mtime_ns):
+            with open(file, "rb") as f:
+                digest = hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+            self.known[file] = [st.st_size, st.st_mtime_ns, digest]
+            self.changed = True
+        return digest
+
+    def save(self) -> None:
+        if self.file is None or not self.changed:
+            return
+        try:
+            with atomic_path(self.file) as tmp:
+                tmp.write_text(json.dumps(self.known))
+        except OSError:
+            pass  # not remembered: the next run hashes again
+        self.changed = False
 
 
 # The worker state is per process: each process builds its detector once.
@@ -216,8 +254,8 @@ def prepare(
         )
     scan, problems = _selected(cfg)
     detector = resolve_detector(cfg, scan.format)
-    key = cache_key(scan, cfg, detector)
     out_dir = Path(out_dir)
+    key = cache_key(scan, cfg, detector, _Digests(out_dir))
     stem = f"{Path(scan.root).stem or 'data'}-{scan.format}-{key[:12]}"
     npz_file = out_dir / f"{stem}.npz"
     if npz_file.is_file() and (out_dir / f"{stem}.json").is_file() and not force:
