@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tinyfer.core.config import DataConfig
-from tinyfer.core.prepare import load_prepared, prepare
+from tinyfer.core.prepare import load_prepared, prepare, with_replay
 from tinyfer.errors import DatasetError
 
 
@@ -167,3 +167,28 @@ def test_spread_takes_faces_from_every_part_of_the_set(synth_prepared):
     assert len(picked) == 10 and len(set(picked)) == 10 and picked[0] == 0
     assert np.diff(picked).max() <= n // 10 and picked[-1] >= n - 2 * (n // 10)
     assert len(data.spread(10 * n)) == n  # never more than there is
+
+
+def test_replay_adds_training_faces_of_the_users_classes_only(synth_mug, ckplus_dir, tmp_path):
+    three = ["anger", "happiness", "surprise"]
+    own = prepare(DataConfig(path=str(ckplus_dir), format="ckplus", labels=three), tmp_path,
+                  progress=False)  # fmt: skip
+    parts = {"train": np.arange(0, len(own), 2), "val": np.arange(1, len(own), 4),
+             "test": np.arange(3, len(own), 4)}  # fmt: skip
+    cfg = DataConfig(path=str(ckplus_dir), replay=str(synth_mug), replay_share=0.1)
+    merged, grown = with_replay(own, parts, cfg, tmp_path, seed=0, progress=False)
+    added = grown["train"][len(parts["train"]) :]
+    assert len(added) == round(len(parts["train"]) * 0.1 / 0.9)
+    assert {k: v.tolist() for k, v in grown.items() if k != "train"} == {
+        k: v.tolist() for k, v in parts.items() if k != "train"
+    }  # validation and test: the user's faces only, as they were
+    assert merged.labels == own.labels  # the replay set's other classes are left out
+    assert set(merged.sources[added]) == {"subjects3"}
+    assert (merged.sources[: len(own)] == "ckplus").all()
+    np.testing.assert_array_equal(merged.X[: len(own)], own.X)
+    again, _ = with_replay(own, parts, cfg, tmp_path, seed=0, progress=False)
+    np.testing.assert_array_equal(again.X, merged.X)  # the same faces for the same seed
+    most = dataclasses.replace(cfg, replay_share=0.9)
+    everything, _ = with_replay(own, parts, most, tmp_path, seed=0, progress=False)
+    replayable = prepare(cfg.replayed(list(own.labels)), tmp_path, progress=False)
+    assert len(everything) == len(own) + len(replayable)  # fewer than asked: all of them

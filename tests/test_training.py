@@ -269,6 +269,18 @@ def test_resume_ignores_the_experiment_section_a_training_does_not_read(tmp_path
         check_run_dir(dataclasses.replace(later, seed=1), tmp_path, resume=True)
 
 
+def test_replayed_faces_train_but_are_never_scored(synth_prepared, tmp_path):
+    root = str(synth_prepared.manifest["root"])
+    cfg = _cfg(synth_prepared, tmp_path, data={"replay": root, "replay_share": 0.5},
+               classify={"init": "random", "epochs": 1})  # fmt: skip
+    result = train(cfg, tmp_path / "run", onnx=False)
+    sizes = result.metrics["split_sizes"]
+    plain = train(_cfg(synth_prepared, tmp_path, classify={"init": "random", "epochs": 1}),
+                  tmp_path / "plain", onnx=False).metrics["split_sizes"]  # fmt: skip
+    assert sizes["train"] == 2 * plain["train"]  # as many replayed faces as the user's
+    assert (sizes["val"], sizes["test"]) == (plain["val"], plain["test"])
+
+
 def test_single_class_data_is_refused(synth_prepared, tmp_path):
     cfg = _cfg(synth_prepared, tmp_path, data={"labels": ["happiness"]})
     with pytest.raises(SplitError, match="single class"):

@@ -12,14 +12,13 @@ from typing import Any
 
 from PIL import Image
 
-from tinyfer.core.datasets import Problem, Sample, Scan
+from tinyfer.core.datasets import TRAIN_SPLITS, Problem, Sample, Scan
 from tinyfer.core.io import PIL_FORMATS, read_file
 from tinyfer.core.progress import parallel_map
 from tinyfer.errors import TinyferError
 
 #: An image whose gray levels have a standard deviation below this is "almost blank".
 BLANK_STD = 3.0
-TRAIN_SPLITS = ("Training", "train", "")
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,12 @@ class DataConfig:
     )
     align: bool = _field(False, "margin geometry: rotate so that the eyes are level.")
     labels: list[str] = field(default_factory=list)  # empty: every label the data has
+    # A dataset replayed beside ``path`` in training only (e.g. FER+ beside a user's own):
+    # faces of its training split, of ``path``'s classes, drawn anew for each run so that they
+    # are ``replay_share`` of the training faces; never in validation, test or folds.
+    replay: str | None = None
+    replay_format: Format = "auto"
+    replay_share: float = _field(0.25, range=Range(0, 1, open_low=True, open_high=True))
 
     def __post_init__(self):
         paths = self.paths
@@ -189,6 +195,11 @@ class DataConfig:
             dataclasses.replace(self, path=p, format=f, weights=[])
             for p, f in zip(self.paths, formats)
         ]
+
+    def replayed(self, labels: list[str]) -> DataConfig:
+        """The replay dataset's config: cut as ``path``'s faces are, only ``labels``."""
+        return dataclasses.replace(self, path=self.replay, format=self.replay_format, weights=[],
+                                   labels=labels, replay=None)  # fmt: skip
 
 
 @dataclass

@@ -23,7 +23,14 @@ import numpy as np
 
 from tinyfer import __version__
 from tinyfer.core.config import DataConfig, to_dict
-from tinyfer.core.datasets import CROPPED_FORMATS, Problem, Sample, Scan, read_dataset
+from tinyfer.core.datasets import (
+    CROPPED_FORMATS,
+    TRAIN_SPLITS,
+    Problem,
+    Sample,
+    Scan,
+    read_dataset,
+)
 from tinyfer.core.faces import create_detector
 from tinyfer.core.faces.cut import FaceCut
 from tinyfer.core.faces.face import Face
@@ -118,7 +125,8 @@ def cache_key(scan: Scan, cfg: DataConfig, detector: str, digests: _Digests | No
         "format": scan.format,
         "version": PREPARE_VERSION,
     }
-    settings.pop("path")
+    for key in ("path", "replay", "replay_format", "replay_share"):  # not this dataset's faces
+        settings.pop(key)
     h.update(json.dumps(settings, sort_keys=True).encode())
     seen: set[str] = set()
     for s in scan.samples:
@@ -409,6 +417,26 @@ def combine(parts: list[Prepared]) -> Prepared:
         ),
     }
     return Prepared(**arrays, labels=labels, manifest=manifest)
+
+
+def with_replay(
+    data: Prepared, parts: dict[str, np.ndarray], cfg: DataConfig, out_dir: str | Path,
+    *, seed: int, progress: bool = True,
+) -> tuple[Prepared, dict[str, np.ndarray]]:  # fmt: skip
+    """``data`` with faces of ``cfg.replay`` added to its training part only: from the replay
+    set's training split and ``data``'s classes, drawn at random (by ``seed``) so that they
+    are ``cfg.replay_share`` of the training faces (all of them, if it has fewer)."""
+    replay = prepare(cfg.replayed(list(data.labels)), out_dir, progress=progress)
+    pool = np.flatnonzero(np.isin(replay.splits, TRAIN_SPLITS))
+    train = parts["train"]
+    wanted = round(len(train) * cfg.replay_share / (1 - cfg.replay_share))
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(pool, min(wanted, len(pool)), replace=False))
+    log.info("replaying %d faces of %s (%s) beside %d training faces", len(chosen),
+             cfg.replay, ", ".join(replay.labels), len(train))  # fmt: skip
+    merged = combine([data, replay.subset(chosen)])
+    added = np.arange(len(data), len(merged))
+    return merged, {**parts, "train": np.concatenate([train, added])}
 
 
 def _write(prepared: Prepared, npz_file: Path) -> None:

@@ -22,7 +22,7 @@ from tinyfer.core.config import ClassifyConfig, TrainConfig, command_line, from_
 from tinyfer.core.faces.cut import FaceCut
 from tinyfer.core.inputs import model_input
 from tinyfer.core.model_files import ModelMeta
-from tinyfer.core.prepare import Prepared, prepare
+from tinyfer.core.prepare import Prepared, prepare, with_replay
 from tinyfer.core.priors import ClassPrior, prior_shift, shift_probabilities
 from tinyfer.core.splits import split_of_run
 from tinyfer.errors import TinyferError
@@ -112,6 +112,9 @@ def _setup(cfg: TrainConfig, data: Prepared | None, parts: dict | None) -> Setup
     data = data if data is not None else load_data(cfg)
     if parts is None:
         parts = split_of_run(data, cfg)
+    if cfg.data.replay:
+        data, parts = with_replay(data, parts, cfg.data, cfg.prepared_dir, seed=cfg.seed,
+                                  progress=cfg.trainer.progress)  # fmt: skip
     soft = cfg.classify.soft_labels and data.soft.shape[1] > 0
     if soft:
         log.info("training on soft labels (each face's vote distribution)")

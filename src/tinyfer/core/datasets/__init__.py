@@ -6,7 +6,7 @@ import logging
 import re
 from pathlib import Path
 
-from tinyfer.core.datasets.base import Problem, Sample, Scan
+from tinyfer.core.datasets.base import TRAIN_SPLITS, Problem, Sample, Scan
 from tinyfer.core.datasets.ckplus import read_ckplus
 from tinyfer.core.datasets.fer2013 import read_fer2013
 from tinyfer.core.datasets.ferplus import is_ferplus, read_ferplus
@@ -19,6 +19,7 @@ from tinyfer.errors import DatasetError
 
 __all__ = [
     "FORMATS",
+    "TRAIN_SPLITS",
     "Problem",
     "Sample",
     "Scan",

@@ -13,6 +13,9 @@ from tinyfer.core.io import IMAGE_SUFFIXES, load_image
 from tinyfer.core.labels import canonical_label, is_known_label
 from tinyfer.errors import DatasetError, UnknownLabelError
 
+#: Split names that hold training faces ("": a dataset without splits).
+TRAIN_SPLITS = ("Training", "train", "")
+
 
 @dataclass(frozen=True)
 class Sample:
