@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from importlib.machinery import ModuleSpec
 from typing import TypeVar
 
 from rich.progress import (
@@ -67,7 +70,8 @@ def parallel_map(
     The workers start from a fork server, not by forking this process: a fork copies locks
     that other threads (torch's, onnxruntime's, logging's) hold at that moment, and a worker
     that then takes one waits forever. A worker that dies raises ``BrokenProcessPool``
-    instead of leaving the pool waiting for it.
+    instead of leaving the pool waiting for it. ``fn`` and ``initializer`` must be importable
+    by name (a module's, not the calling script's).
     """
     workers = workers or default_workers()
     if workers <= 1 or len(items) < min_parallel:
@@ -78,12 +82,15 @@ def parallel_map(
         )
 
     chunk = max(1, min(64, len(items) // (workers * 8)))
-    with ProcessPoolExecutor(
-        workers,
-        mp_context=mp.get_context("forkserver"),
-        initializer=initializer,
-        initargs=initargs,
-    ) as pool:
+    with (
+        _callers_script_not_rerun(),
+        ProcessPoolExecutor(
+            workers,
+            mp_context=mp.get_context("forkserver"),
+            initializer=initializer,
+            initargs=initargs,
+        ) as pool,
+    ):
         return list(
             track(
                 pool.map(fn, items, chunksize=chunk),
@@ -92,3 +99,20 @@ def parallel_map(
                 enabled=progress,
             )
         )
+
+
+@contextmanager
+def _callers_script_not_rerun() -> Iterator[None]:
+    """While workers start: they take tinyfer's functions by name, and without this they would
+    first run the calling script again (multiprocessing's rule for processes not forked),
+    which a script without an ``if __name__ == "__main__":`` guard does not survive. Marking
+    the script's module as imported by the name ``__main__`` makes the workers skip it."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None or not hasattr(main, "__file__"):
+        yield  # run with -m, or interactive: nothing is run again
+        return
+    main.__spec__ = ModuleSpec("__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = None
