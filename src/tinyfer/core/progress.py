@@ -83,7 +83,7 @@ def parallel_map(
 
     chunk = max(1, min(64, len(items) // (workers * 8)))
     with (
-        _callers_script_not_rerun(),
+        callers_script_not_rerun(),
         ProcessPoolExecutor(
             workers,
             mp_context=mp.get_context("forkserver"),
@@ -102,11 +102,12 @@ def parallel_map(
 
 
 @contextmanager
-def _callers_script_not_rerun() -> Iterator[None]:
-    """While workers start: they take tinyfer's functions by name, and without this they would
-    first run the calling script again (multiprocessing's rule for processes not forked),
-    which a script without an ``if __name__ == "__main__":`` guard does not survive. Marking
-    the script's module as imported by the name ``__main__`` makes the workers skip it."""
+def callers_script_not_rerun() -> Iterator[None]:
+    """While workers start (fork server or spawn): they take tinyfer's functions by name,
+    and without this they would first run the calling script again (multiprocessing's rule
+    for processes not forked), which a script without an ``if __name__ == "__main__":``
+    guard does not survive. Marking the script's module as imported by the name
+    ``__main__`` makes the workers skip it."""
     main = sys.modules.get("__main__")
     if main is None or getattr(main, "__spec__", None) is not None or not hasattr(main, "__file__"):
         yield  # run with -m, or interactive: nothing is run again

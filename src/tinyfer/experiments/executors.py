@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from tinyfer.core.progress import callers_script_not_rerun
 from tinyfer.inference.cluster import connect
 
 log = logging.getLogger(__name__)
@@ -111,12 +112,15 @@ def run_processes(
     tries = [0] * len(items)
     while pending:
         broken = False
-        with cf.ProcessPoolExecutor(
-            jobs,
-            mp_context=mp.get_context("spawn"),
-            initializer=_init_process,
-            initargs=(fn, shared, threads),
-        ) as pool:
+        with (
+            callers_script_not_rerun(),
+            cf.ProcessPoolExecutor(
+                jobs,
+                mp_context=mp.get_context("spawn"),
+                initializer=_init_process,
+                initargs=(fn, shared, threads),
+            ) as pool,
+        ):
             running: dict[cf.Future, int] = {}
             while (pending and not broken) or running:
                 while pending and not broken and len(running) < jobs:

@@ -198,7 +198,6 @@ class Recognizer:
         source = str(DEFAULT_MODEL if model is None else model)
         self._shift = prior_shift(self.prior, self.labels, meta.class_prior, source=source)
         self.img_size: int = meta.img_size
-        self.preprocessing: dict[str, Any] = dict(meta.preprocessing)
         self.cut: FaceCut = meta.cut
         if isinstance(detector, str):
             kwargs: dict[str, Any] = {}
