@@ -162,7 +162,7 @@ def main() -> None:
                 (Path(tmp) / f.relative_to(root)).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(f, Path(tmp) / f.relative_to(root))
             prepared = load_eval_data(tmp, img_size=rec.img_size, progress=False,
-                                      preprocessing=rec.preprocessing,
+                                      preprocessing=rec.cut.to_meta(),
                                       prepared_dir=Path(tmp) / "prepared")  # fmt: skip
             index = {str(Path(p).relative_to(tmp)): i for i, p in enumerate(prepared.paths)}
         rows = [index.get(str(f.relative_to(root))) for f in files]

@@ -16,7 +16,7 @@ segment's. The bundled models trained on CK+, so they are near certain on these 
 --flicker-model takes one that never saw them (the no-CK+ recipe's run).
 
 python benchmarks/tracking.py [--frames 300] [--smooth 0.25 0.5 1.0] [--flicker-model M]
-    [--name tracking]
+    [--flicker-subjects 6] [--segment-seconds 2] [--name tracking]
 """
 
 from __future__ import annotations
@@ -104,11 +104,12 @@ def flicker_clip(folder: Path, subject: str, seconds_each: float = 2.0) -> tuple
     return write(folder / f"flicker-{subject}.avi", frames), labels
 
 
-def flicker(rec: Recognizer, folder: Path, smooth: list[float], subjects: int = 6) -> dict:
+def flicker(rec: Recognizer, folder: Path, smooth: list[float], subjects: int = 6,
+            seconds_each: float = 2.0) -> dict:  # fmt: skip
     """Over the ``subjects`` CK+ subjects with the most expressions (one clip each)."""
     faces = ckplus_faces()
     chosen = sorted(faces, key=lambda s: (-len({e for e, _ in faces[s]}), s))[:subjects]
-    clips = [flicker_clip(folder, subject) for subject in chosen]
+    clips = [flicker_clip(folder, subject, seconds_each) for subject in chosen]
     frames = sum(len(truth) for _, truth in clips)
     needed = sum(len(dict.fromkeys(truth)) - 1 for _, truth in clips)  # the truth's changes
     out: dict = {"subjects": chosen, "frames": frames, "truth_changes": needed}
@@ -137,6 +138,8 @@ def main() -> None:
     parser.add_argument("--smooth", type=float, nargs="+", default=[0.25, 0.5, 1.0])
     parser.add_argument("--model", default=None)
     parser.add_argument("--flicker-model", default=None)
+    parser.add_argument("--flicker-subjects", type=int, default=6)
+    parser.add_argument("--segment-seconds", type=float, default=2.0)
     parser.add_argument("--name", default="tracking")
     args = parser.parse_args()
     rec = Recognizer(args.model, threads=1)
@@ -147,7 +150,8 @@ def main() -> None:
         flicker_rec = Recognizer(args.flicker_model, threads=1) if args.flicker_model else rec
         figures = {"model": args.model or "accurate", "frames": args.frames, "tracking": rows,
                    "flicker_model": args.flicker_model or args.model or "accurate",
-                   "flicker": flicker(flicker_rec, folder, args.smooth)}  # fmt: skip
+                   "flicker": flicker(flicker_rec, folder, args.smooth, args.flicker_subjects,
+                                      args.segment_seconds)}  # fmt: skip
     print(write_result(args.name, figures, "onnxruntime", "opencv-python-headless"))
 
 

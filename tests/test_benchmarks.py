@@ -131,6 +131,41 @@ def test_faces_in_photos_runs(tmp_path, fer2013_dir, ckplus_dir):
 
 
 @pytest.mark.slow
+def test_tracking_runs(tmp_path, ckplus_dir, onnx_model):
+    small = ["--frames", "12", "--flicker-subjects", "1", "--segment-seconds", "0.2"]
+    _run("tracking.py", *small, "--smooth", "0.25", "--model", str(onnx_model), "--name", "tr",
+         tmp_path=tmp_path)  # fmt: skip
+    result = json.loads((tmp_path / "tr.json").read_text())
+    rows = result["tracking"]
+    assert [(r["faces"], r["detect_every"]) for r in rows] == [
+        (n, e) for n in (1, 4) for e in (1, 2, 5, 10)
+    ]
+    assert all(r["frames"] == 12 and r["shared"] == 0 and r["fps"] > 0 for r in rows)
+    assert set(result["flicker"]) >= {"raw", "smoothed 0.25 s", "truth_changes"}
+
+
+@pytest.mark.slow
+def test_fold_tta_runs(synth_prepared, tmp_path):
+    from tinyfer.core.config import TrainConfig, from_dict
+    from tinyfer.experiments.grid import run_experiment
+
+    cfg = from_dict(TrainConfig, {
+        "data": {"path": synth_prepared.manifest["root"]}, "model": {"name": "tiny"},
+        "classify": {"init": "random", "epochs": 1, "patience": 0},
+        "trainer": {"batch_size": 32, "progress": False},
+        "experiment": {"folds": 2, "grid": {"model.dropout": [0.2]}},
+        "prepared_dir": os.path.dirname(synth_prepared.file),
+    })  # fmt: skip
+    exp = run_experiment(cfg, tmp_path / "exp", progress=False)
+    _run("fold_tta.py", str(exp), "ft", tmp_path=tmp_path)
+    (variant,) = json.loads((tmp_path / "ft.json").read_text())["variants"].values()
+    saved = json.loads((exp / "results.json").read_text())
+    (plain,) = saved["variants"].values()
+    assert variant["fold_accuracy"] == pytest.approx(plain["fold_accuracy"])
+    assert variant["folds"] == 2 and len(variant["fold_accuracy_tta"]) == 2
+
+
+@pytest.mark.slow
 def test_serve_load_runs(tmp_path, mug_frame):
     pytest.importorskip("fastapi", reason="the serve extra is not installed")
     _run("serve_load.py", "--clients", "1", "3", "--requests", "6", "--image", str(mug_frame),
