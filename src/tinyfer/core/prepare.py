@@ -141,11 +141,11 @@ def cache_key(scan: Scan, cfg: DataConfig, detector: str, digests: _Digests | No
 
 
 class _Digests:
-    """Content digests of input files, remembered in ``folder/digests.json`` by path, size
+    """Content digests of input files, remembered in ``folder/digests.memo`` (JSON) by path, size
     and mtime, so that an unchanged file is read once (None: remembered nowhere)."""
 
     def __init__(self, folder: Path | None):
-        self.file = None if folder is None else Path(folder) / "digests.json"
+        self.file = None if folder is None else Path(folder) / "digests.memo"  # not a manifest
         self.known: dict[str, list] = {}
         self.changed = False
         if self.file is not None and self.file.is_file():
