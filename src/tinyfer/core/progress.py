@@ -82,11 +82,15 @@ def parallel_map(
         )
 
     chunk = max(1, min(64, len(items) // (workers * 8)))
+    context = mp.get_context("forkserver")
+    # The server imports fn's module once (when it starts), so that each pool's workers,
+    # forked from it, start with it loaded.
+    context.set_forkserver_preload([fn.__module__])
     with (
         callers_script_not_rerun(),
         ProcessPoolExecutor(
             workers,
-            mp_context=mp.get_context("forkserver"),
+            mp_context=context,
             initializer=initializer,
             initargs=initargs,
         ) as pool,
