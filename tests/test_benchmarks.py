@@ -18,6 +18,19 @@ def _run(script: str, *args: str, tmp_path: Path):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def _tiny_grid(synth_prepared):
+    """One variant, two folds, one epoch of the tiny model on the synthetic set."""
+    from tinyfer.core.config import TrainConfig, from_dict
+
+    return from_dict(TrainConfig, {
+        "data": {"path": synth_prepared.manifest["root"]}, "model": {"name": "tiny"},
+        "classify": {"init": "random", "epochs": 1, "patience": 0},
+        "trainer": {"batch_size": 32, "progress": False},
+        "experiment": {"folds": 2, "grid": {"model.dropout": [0.2]}},
+        "prepared_dir": os.path.dirname(synth_prepared.file),
+    })  # fmt: skip
+
+
 @pytest.mark.slow
 def test_train_speed_runs(tmp_path):
     _run("train_speed.py", "--models", "tiny", "--batch", "4", "--steps", "1", "--name", "t",
@@ -146,16 +159,9 @@ def test_tracking_runs(tmp_path, ckplus_dir, onnx_model):
 
 @pytest.mark.slow
 def test_fold_tta_runs(synth_prepared, tmp_path):
-    from tinyfer.core.config import TrainConfig, from_dict
     from tinyfer.experiments.grid import run_experiment
 
-    cfg = from_dict(TrainConfig, {
-        "data": {"path": synth_prepared.manifest["root"]}, "model": {"name": "tiny"},
-        "classify": {"init": "random", "epochs": 1, "patience": 0},
-        "trainer": {"batch_size": 32, "progress": False},
-        "experiment": {"folds": 2, "grid": {"model.dropout": [0.2]}},
-        "prepared_dir": os.path.dirname(synth_prepared.file),
-    })  # fmt: skip
+    cfg = _tiny_grid(synth_prepared)
     exp = run_experiment(cfg, tmp_path / "exp", progress=False)
     _run("fold_tta.py", str(exp), "ft", tmp_path=tmp_path)
     (variant,) = json.loads((tmp_path / "ft.json").read_text())["variants"].values()
@@ -180,15 +186,9 @@ def test_serve_load_runs(tmp_path, mug_frame):
 def test_executors_benchmark_runs_and_compares(synth_prepared, tmp_path):
     import yaml
 
-    from tinyfer.core.config import TrainConfig, from_dict, to_dict
+    from tinyfer.core.config import to_dict
 
-    cfg = from_dict(TrainConfig, {
-        "data": {"path": synth_prepared.manifest["root"]}, "model": {"name": "tiny"},
-        "classify": {"init": "random", "epochs": 1, "patience": 0},
-        "trainer": {"batch_size": 32, "progress": False},
-        "experiment": {"folds": 2, "grid": {"model.dropout": [0.2]}},
-        "prepared_dir": os.path.dirname(synth_prepared.file),
-    })  # fmt: skip
+    cfg = _tiny_grid(synth_prepared)
     config = tmp_path / "grid.yaml"
     config.write_text(yaml.safe_dump(to_dict(cfg)))
     # Ray against the others is tests/test_experiments.py's (every executor, the same
