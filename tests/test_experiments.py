@@ -194,13 +194,13 @@ def test_every_executor_gives_the_same_predictions(learnable, tmp_path):
         "jobs": {"jobs": 2},
         "ray": {"executor": "ray", "jobs": 2},
     }
-    grid = {"classify.lr": [0.01, 0.03]}
+    grid = {"classify.lr": [0.03]}  # one variant: two folds already make two tasks to place
     for name, how in runs.items():
         cfg = _cfg(learnable, folds=2, grid=grid, **how)
         cfg.classify.epochs = 15
         cfg.augment.online, cfg.augment.offline_copies = False, 0
         run_experiment(cfg, tmp_path / name, progress=False)
-    for variant in ("lr=0.01", "lr=0.03"):
+    for variant in ("lr=0.03",):
         for fold in range(2):
             here = _read(tmp_path / "here", variant, fold)
             for name in ("jobs", "ray"):
