@@ -244,3 +244,35 @@ def test_figures_check_flags_what_is_not_recorded(tmp_path):
         "\nWithdrawn: 64.25% was read off a console.\n"
     )
     assert figures.unrecorded(text, recorded) == [(2, "0.93ms"), (2, "71.40%")]
+
+
+def test_paired_folds_compares_separate_experiments_on_the_same_folds_only(tmp_path):
+    protocol = {"dataset": "d", "samples": 9, "subjects": 6, "protocol": "subject", "folds": 3,
+                "repeats": 1, "seeds": [0]}  # fmt: skip
+
+    def summary(name, variants, **changed):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"name": name, "protocol": {**protocol, **changed},
+                                    "variants": {v: {"accuracy": {"mean": sum(f) / 3},
+                                                     "fold_accuracy": f}
+                                                 for v, f in variants.items()}}))  # fmt: skip
+        return str(path)
+
+    base = summary("base", {"a": [0.5, 0.6, 0.7], "b": [0.1, 0.1, 0.1]})
+    other = summary("other", {"x": [0.6, 0.6, 0.9]})
+    _run("paired_folds.py", base, "a", other, "--name", "p", tmp_path=tmp_path)
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert result["baseline"] == "base: a"
+    compared = result["comparisons"]["other: x"]
+    assert compared["differences"] == pytest.approx([0.1, 0.0, 0.2])
+    assert compared["test"] == "paired t-test"  # fewer than 6 non-zero differences
+    shifted = summary("shifted", {"x": [0.6, 0.6, 0.9]}, seeds=[1])
+    env = {**os.environ, "TINYFER_BENCH_RESULTS": str(tmp_path)}
+    for args, message in (
+        ((base, "a", shifted), "shifted: not the same folds as base (seeds"),
+        ((base, "c", other), "base: no variant 'c' (it has: a, b)"),
+    ):
+        done = subprocess.run([sys.executable, str(BENCH / "paired_folds.py"), *args, "--name",
+                               "q"], capture_output=True, text=True, env=env)  # fmt: skip
+        assert done.returncode != 0 and message in done.stderr, done.stderr
+    assert not (tmp_path / "q.json").exists()
