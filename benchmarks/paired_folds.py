@@ -4,7 +4,8 @@ python benchmarks/paired_folds.py BASELINE.json VARIANT OTHER.json [OTHER.json .
 
 Each file is an `experiment_summary.py` result; every variant of the others is tested against
 the baseline's VARIANT fold by fold (`tinyfer.experiments.stats.paired_test`). The folds must
-be the same: dataset, samples, folds, repeats and seeds are checked, not assumed.
+be the same: every protocol field the summaries keep (dataset, layout, samples, subjects,
+labels, protocol, folds, repeats, seeds) is checked, not assumed.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import json
 from pathlib import Path
 
 from common import write_result
+from experiment_summary import KEPT
 
 from tinyfer.experiments.stats import paired_test
-
-SAME_FOLDS = ("dataset", "samples", "subjects", "protocol", "folds", "repeats", "seeds")
 
 
 def compare(baseline: dict, variant: str, others: list[dict]) -> dict:
@@ -27,7 +27,7 @@ def compare(baseline: dict, variant: str, others: list[dict]) -> dict:
     base = baseline["variants"][variant]["fold_accuracy"]
     comparisons = {}
     for other in others:
-        for key in SAME_FOLDS:
+        for key in KEPT:
             if other["protocol"].get(key) != baseline["protocol"].get(key):
                 raise SystemExit(
                     f"{other['name']}: not the same folds as {baseline['name']} ({key}: "

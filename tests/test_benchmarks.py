@@ -247,7 +247,8 @@ def test_figures_check_flags_what_is_not_recorded(tmp_path):
 
 
 def test_paired_folds_compares_separate_experiments_on_the_same_folds_only(tmp_path):
-    protocol = {"dataset": "d", "samples": 9, "subjects": 6, "protocol": "subject", "folds": 3,
+    protocol = {"dataset": "d", "format": "mug", "samples": 9, "subjects": 6,
+                "labels": ["anger", "happiness"], "protocol": "subject", "folds": 3,
                 "repeats": 1, "seeds": [0]}  # fmt: skip
 
     def summary(name, variants, **changed):

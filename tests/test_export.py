@@ -133,15 +133,14 @@ def test_bundled_files_agree_with_their_torch_weights_on_this_cpu(ckplus_dir):
     import cv2
 
     from tinyfer.core.model_files import BUNDLED_MODELS, load_model_file
+    from tinyfer.training.export import Probabilities
 
     files = sorted(ckplus_dir.glob("*/*.png"))
     faces = np.stack([cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files])
     for name, path in BUNDLED_MODELS.items():
         onnx = OnnxClassifier(path, threads=1)
         torch_model, _ = load_model_file(path.with_suffix(".pt"))
-        expected = torch_model.predict_proba(faces)
-        if onnx.tta == "hflip":
-            expected = (expected + torch_model.predict_proba(faces[:, :, ::-1].copy())) / 2
+        expected = Probabilities(torch_model, tta=onnx.tta == "hflip").predict_proba(faces)
         got = onnx.predict_proba(faces)
         agreement = (got.argmax(1) == expected.argmax(1)).mean()
         gap = np.abs(got - expected).mean()
