@@ -126,3 +126,21 @@ def test_fewer_training_subjects_are_nested_subsets():
     np.testing.assert_array_equal(sizes[12], idx)
     np.testing.assert_array_equal(first_subjects(idx, subjects, 5, seed=4), sizes[5])
     assert "S00" not in set(subjects[sizes[5]])
+
+
+def test_training_keeps_the_last_frames_of_each_take():
+    from types import SimpleNamespace
+
+    from tinyfer.core.config import SplitConfig
+    from tinyfer.core.splits import last_frames, training_rows
+
+    takes = np.array(["a", "a", "a", "b", "b", "", "c", "c", "c"])
+    frames = np.array([7, 9, 8, 2, 1, -1, 5, 6, 4])
+    idx = np.array([0, 1, 2, 3, 4, 5, 6, 7])  # take c's frame 4 not among the rows
+    np.testing.assert_array_equal(last_frames(idx, takes, frames, 1), [1, 3, 5, 7])
+    np.testing.assert_array_equal(last_frames(idx, takes, frames, 2), [1, 2, 3, 4, 5, 6, 7])
+    np.testing.assert_array_equal(last_frames(idx, takes, frames, 0), idx)
+    data = SimpleNamespace(subjects=np.array(list("xxxyyyzzz")), takes=takes, frames=frames)
+    cfg = SplitConfig(train_subjects=1, train_frames_per_take=1)
+    rows = training_rows(idx, data, cfg, seed=0)
+    assert len(set(data.subjects[rows])) == 1 and set(rows) <= {1, 3, 5, 7}

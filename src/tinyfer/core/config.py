@@ -282,6 +282,9 @@ class SplitConfig:
     # Train on at most this many of the training subjects (0: all); in an experiment, per fold:
     # a learning curve over dataset size with experiment.grid {split.train_subjects: [3, 6, 0]}.
     train_subjects: int = _field(0, range=_WHOLE)
+    # Train on at most this many frames of each take, its last ones (0: all): how many of a
+    # take's near-identical apex frames are worth training on.
+    train_frames_per_take: int = _field(0, range=_WHOLE)
 
     def __post_init__(self):
         if self.test_fraction + self.val_fraction >= 1:

@@ -114,6 +114,29 @@ def first_subjects(idx: np.ndarray, subjects: np.ndarray, n: int, *, seed: int =
     return idx[np.isin(groups, chosen)]
 
 
+def last_frames(idx: np.ndarray, takes: np.ndarray, frames: np.ndarray, n: int) -> np.ndarray:
+    """The rows of ``idx`` among the ``n`` highest-numbered frames of their take (0: all;
+    rows without a take are kept): CK+ sequences end at the apex, and a take's frames chosen
+    for their expression are near-duplicates of each other."""
+    idx = np.asarray(idx)
+    if n <= 0 or len(idx) == 0:
+        return idx
+    take, frame = np.asarray(takes)[idx], np.asarray(frames)[idx]
+    order = np.lexsort((-frame, take))
+    first = np.r_[True, take[order][1:] != take[order][:-1]]
+    starts = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - starts
+    return idx[(rank < n) | (take == "")]
+
+
+def training_rows(idx: np.ndarray, data, cfg, *, seed: int = 0) -> np.ndarray:
+    """The training rows ``idx`` as a :class:`~tinyfer.core.config.SplitConfig` ``cfg`` thins
+    them: ``train_subjects`` of its subjects, then ``train_frames_per_take`` of each take."""
+    idx = first_subjects(idx, data.subjects, cfg.train_subjects, seed=seed)
+    return last_frames(idx, data.takes, data.frames, cfg.train_frames_per_take)
+
+
 def dataset_split(splits: np.ndarray) -> dict[str, np.ndarray]:
     """The dataset's own split: usage -> indices (FER2013: Training, PublicTest, PrivateTest)."""
     splits = np.asarray(splits)
@@ -233,6 +256,5 @@ def split_of_run(data, cfg) -> dict[str, np.ndarray]:
     evaluation of the run on its own data, and in benchmarks of its held-out faces."""
     parts = make_split(data.y, data.subjects, data.splits, cfg.split, seed=cfg.seed,
                        labels=data.labels, sources=data.sources)  # fmt: skip
-    parts["train"] = first_subjects(parts["train"], data.subjects, cfg.split.train_subjects,
-                                    seed=cfg.seed)  # fmt: skip
+    parts["train"] = training_rows(parts["train"], data, cfg.split, seed=cfg.seed)
     return parts

@@ -28,10 +28,10 @@ from tinyfer.core.io import atomic_path
 from tinyfer.core.prepare import Prepared, prepare
 from tinyfer.core.progress import default_workers, track
 from tinyfer.core.splits import (
-    first_subjects,
     leave_one_subject_out,
     random_kfold,
     subject_kfold,
+    training_rows,
     validation_split,
 )
 from tinyfer.errors import ConfigError, TinyferError
@@ -271,7 +271,7 @@ def _run_fold(data, cfg, variant: Variant, fold, out: Path, repeat: int) -> dict
     tr, va = validation_split(
         train_idx, data.y, groups, cfg.split.val_fraction, seed=cfg.seed + repeat
     )
-    tr = first_subjects(tr, data.subjects, variant.cfg.split.train_subjects, seed=cfg.seed + repeat)
+    tr = training_rows(tr, data, variant.cfg.split, seed=cfg.seed + repeat)
     tree = to_dict(variant.cfg)
     tree["trainer"]["progress"] = cfg.trainer.progress
     vcfg = from_dict(TrainConfig, {**tree, "seed": cfg.seed + repeat})
