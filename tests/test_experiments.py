@@ -376,14 +376,20 @@ def test_threads_per_training_are_fixed_unless_asked_to_share():
 
 @pytest.mark.slow
 def test_a_grid_over_training_subjects_draws_a_learning_curve(learnable, tmp_path):
-    cfg = _cfg(learnable, folds=2, grid={"split.train_subjects": [2, 0]})
+    grid = {"split.train_subjects": [2, 0], "split.train_frames_per_take": [1]}
+    cfg = _cfg(learnable, folds=2, grid=grid)
     cfg.classify.epochs = 2
     exp = run_experiment(cfg, tmp_path / "exp", progress=False)
-    subjects = learnable.subjects
+    subjects, takes, frames = learnable.subjects, learnable.takes, learnable.frames
+    assert len(takes) > len(set(takes))  # several frames per take to thin
     for fold in range(2):
-        few = _read(exp, "train_subjects=2", fold)
-        every = _read(exp, "train_subjects=0", fold)
+        few = _read(exp, "train_subjects=2,train_frames_per_take=1", fold)
+        every = _read(exp, "train_subjects=0,train_frames_per_take=1", fold)
         assert len(set(subjects[few["train_idx"]])) == 2
+        # Each training take by its last frame alone.
+        kept = every["train_idx"]
+        assert len(set(takes[kept])) == len(kept)
+        assert all(frames[i] == frames[takes == takes[i]].max() for i in kept)
         assert set(few["train_idx"]) < set(every["train_idx"])
         np.testing.assert_array_equal(few["test_idx"], every["test_idx"])
         np.testing.assert_array_equal(few["val_idx"], every["val_idx"])
