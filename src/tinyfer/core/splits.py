@@ -122,11 +122,10 @@ def last_frames(idx: np.ndarray, takes: np.ndarray, frames: np.ndarray, n: int) 
     if n <= 0 or len(idx) == 0:
         return idx
     take, frame = np.asarray(takes)[idx], np.asarray(frames)[idx]
-    order = np.lexsort((-frame, take))
-    first = np.r_[True, take[order][1:] != take[order][:-1]]
-    starts = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    order = np.lexsort((-frame, take))  # by take, then latest frame first
+    by_take = take[order]
     rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order)) - starts
+    rank[order] = np.arange(len(order)) - np.searchsorted(by_take, by_take)
     return idx[(rank < n) | (take == "")]
 
 
